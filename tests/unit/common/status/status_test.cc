@@ -45,7 +45,9 @@ TEST(StatusMapping, EveryCodeRoundTrips) {
     EXPECT_EQ(back.code(), code);
     if (c != 0) {
       EXPECT_EQ(g.error_message(), "msg");
-      if (c != 2) EXPECT_NE(CodeName(code), "UNKNOWN") << c;
+      if (c != 2) {
+        EXPECT_NE(CodeName(code), "UNKNOWN") << c;
+      }
     }
   }
   EXPECT_EQ(CodeName(absl::StatusCode::kUnknown), "UNKNOWN");
