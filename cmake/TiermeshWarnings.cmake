@@ -2,8 +2,10 @@
 # (generated protobuf code and third-party headers are not held to them).
 function(tiermesh_target_warnings target)
   target_compile_options(${target} PRIVATE
-    -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor
-    -Wno-unused-parameter)
+    -Wall -Wextra -Wpedantic -Wnon-virtual-dtor -Wno-unused-parameter)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(${target} PRIVATE -Wshadow=local)
+  endif()
   if(TIERMESH_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
