@@ -1,0 +1,10 @@
+// Fuzz target: the anthropic stream parser (services/cloud_proxy/providers/anthropic.h)
+// behind the SSE decoder. Invariants: see cloud_stream_fuzz.h.
+#include <cstddef>
+#include <cstdint>
+
+#include "tests/fuzz/cloud_stream_fuzz.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return tiermesh::cloud::fuzz::FuzzOne(tiermesh::cloud::ProviderKind::kAnthropic, data, size);
+}
