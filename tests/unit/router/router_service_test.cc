@@ -1,0 +1,463 @@
+// RouterService in process over real gRPC on 127.0.0.1 port 0, with fake
+// InferenceService (a local and a cloud one) and ClassifierService servers
+// also in process: routing, fallback, auth, Explain and the metrics.
+#include "services/router/router_service.h"
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/string_view.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "prometheus/registry.h"
+
+#include "services/common/server/server.h"
+#include "services/common/status/status_matchers.h"
+#include "services/router/auth.h"
+#include "tests/unit/router/fake_clock.h"
+#include "tiermesh/v1/classifier.grpc.pb.h"
+#include "tiermesh/v1/inference.grpc.pb.h"
+#include "tiermesh/v1/router.grpc.pb.h"
+
+namespace tiermesh::router {
+namespace {
+
+constexpr char kKey[] = "test-key-123";
+constexpr char kByokKey[] = "byok-key-456";
+
+std::string HexHash(absl::string_view key) {
+  const std::array<uint8_t, 32> hash = HashApiKey(key);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(hash.data()), hash.size()));
+}
+
+class FakeInference final : public v1::InferenceService::Service {
+ public:
+  explicit FakeInference(std::string name) : name_(std::move(name)) {}
+  void FailWith(grpc::StatusCode code) { fail_code_ = static_cast<int>(code); }
+  // Streams: one delta, then a summary with complete=false and UNAVAILABLE.
+  void CutStreams() { cut_streams_ = true; }
+  std::vector<std::string> provider_keys() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return provider_keys_;
+  }
+  int calls() const { return calls_; }
+
+  grpc::Status Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
+                        v1::GenerateResponse* response) override {
+    ++calls_;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = context->client_metadata().find(kProviderKeyMetadata);
+      provider_keys_.push_back(it == context->client_metadata().end()
+                                   ? ""
+                                   : std::string(it->second.data(), it->second.size()));
+    }
+    if (context->deadline() == std::chrono::system_clock::time_point::max()) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "fake: call without a deadline");
+    }
+    if (fail_code_ != 0) {
+      return grpc::Status(static_cast<grpc::StatusCode>(fail_code_.load()), "fake failure");
+    }
+    response->mutable_message()->set_role(v1::ROLE_ASSISTANT);
+    response->mutable_message()->set_content("from " + name_ + " (" + request->model() + ")");
+    response->set_finish_reason(v1::FINISH_REASON_STOP);
+    response->mutable_usage()->set_prompt_tokens(1000);
+    response->mutable_usage()->set_completion_tokens(1000);
+    response->set_model(request->model());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GenerateStream(grpc::ServerContext*, const v1::GenerateStreamRequest* request,
+                              grpc::ServerWriter<v1::GenerateStreamResponse>* writer) override {
+    ++calls_;
+    if (fail_code_ != 0) {
+      return grpc::Status(static_cast<grpc::StatusCode>(fail_code_.load()), "fake failure");
+    }
+    v1::GenerateStreamResponse event;
+    event.mutable_delta()->set_content("from " + name_);
+    writer->Write(event);
+    v1::GenerateStreamResponse summary;
+    summary.mutable_summary()->set_model(request->request().model());
+    summary.mutable_summary()->mutable_usage()->set_prompt_tokens(1000);
+    summary.mutable_summary()->mutable_usage()->set_completion_tokens(cut_streams_ ? 1 : 1000);
+    if (cut_streams_) {
+      summary.mutable_summary()->set_complete(false);
+      summary.mutable_summary()->set_error("upstream cut");
+      writer->Write(summary);
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "upstream cut");
+    }
+    event.mutable_delta()->set_content(" (" + request->request().model() + ")");
+    writer->Write(event);
+    summary.mutable_summary()->set_complete(true);
+    summary.mutable_summary()->set_finish_reason(v1::FINISH_REASON_STOP);
+    writer->Write(summary);
+    return grpc::Status::OK;
+  }
+
+ private:
+  const std::string name_;
+  std::atomic<int> fail_code_{0};
+  std::atomic<int> calls_{0};
+  std::atomic<bool> cut_streams_{false};
+  mutable std::mutex mu_;
+  std::vector<std::string> provider_keys_;
+};
+
+class FakeClassifier final : public v1::ClassifierService::Service {
+ public:
+  grpc::Status Classify(grpc::ServerContext*, const v1::ClassifyRequest* request,
+                        v1::ClassifyResponse* response) override {
+    if (request->messages_size() == 0) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no messages");
+    }
+    v1::Classification* c = response->mutable_classification();
+    c->set_task(v1::TASK_TYPE_CHAT);
+    c->set_complexity(0.2f);
+    c->set_approx_tokens(20);
+    return grpc::Status::OK;
+  }
+};
+
+constexpr char kPolicyTemplate[] = R"yaml(
+name: svc
+classifier: {endpoint: "127.0.0.1:$CLASSIFIER", timeout: 2s}
+defaults: {max_tokens: 100}
+tiers:
+  - {name: local_fast, location: local}
+  - {name: cloud_cheap, location: cloud}
+backends:
+  - name: tiny
+    tier: local_fast
+    endpoints: ["127.0.0.1:$LOCAL"]
+    model: tiny
+    price: {input_usd_per_mtok: 0, output_usd_per_mtok: 0}
+    capabilities: {max_context_tokens: 4096}
+  - name: cheap
+    tier: cloud_cheap
+    endpoints: ["127.0.0.1:$CLOUD"]
+    model: cloud-cheap
+    price: {input_usd_per_mtok: 0.15, output_usd_per_mtok: 0.60}
+    capabilities: {tools: true, max_context_tokens: 128000}
+fallback_chains:
+  local_fast: [cloud_cheap]
+rules:
+  - {name: default, tier: local_fast}
+budgets:
+  global_daily_usd: 100
+callers:
+  keys:
+    - {name: test, sha256: "$HASH", tenant: acme, user_tier: paid}
+    - {name: own, sha256: "$BYOK_HASH", tenant: diy, user_tier: byok}
+)yaml";
+
+std::unique_ptr<server::RunningServer> Serve(const std::string& name, grpc::Service* service) {
+  server::ServerOptions options;
+  options.service_name = name;
+  options.grpc_address = "127.0.0.1:0";
+  options.drain_timeout = absl::Seconds(1);
+  server::ServerComponents parts;
+  parts.services = {service};
+  absl::StatusOr<std::unique_ptr<server::RunningServer>> s =
+      server::RunningServer::Start(options, parts);
+  EXPECT_TRUE(s.ok()) << s.status();
+  if (!s.ok()) return nullptr;
+  (*s)->SetServing(true);
+  return *std::move(s);
+}
+
+double MetricValue(prometheus::Registry& registry, const std::string& family_name,
+                   const std::map<std::string, std::string>& labels) {
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name != family_name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      std::map<std::string, std::string> got;
+      for (const prometheus::ClientMetric::Label& l : metric.label) got[l.name] = l.value;
+      if (got == labels) return metric.counter.value;
+    }
+  }
+  return -1;
+}
+
+class RouterServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    local_server_ = Serve("local", &local_);
+    cloud_server_ = Serve("cloud", &cloud_);
+    classifier_server_ = Serve("classifier", &classifier_service_);
+    ASSERT_NE(local_server_, nullptr);
+    ASSERT_NE(cloud_server_, nullptr);
+    ASSERT_NE(classifier_server_, nullptr);
+    const std::string yaml = absl::StrReplaceAll(
+        kPolicyTemplate, {{"$CLASSIFIER", std::to_string(classifier_server_->port())},
+                          {"$LOCAL", std::to_string(local_server_->port())},
+                          {"$CLOUD", std::to_string(cloud_server_->port())},
+                          {"$BYOK_HASH", HexHash(kByokKey)},
+                          {"$HASH", HexHash(kKey)}});
+    absl::StatusOr<Policy> policy = ParsePolicyText(yaml);
+    ASSERT_OK(policy.status());
+    policy_ = std::make_shared<const Policy>(*std::move(policy));
+
+    classifier_client_ = std::make_unique<GrpcClassifierClient>(
+        grpc::CreateChannel(policy_->classifier.endpoint, grpc::InsecureChannelCredentials()));
+    breakers_ = std::make_unique<BreakerSet>(&clock_);
+    breakers_->Sync(*policy_);
+    retry_budget_ = std::make_unique<RetryBudget>(policy_->resilience.retry_budget, &clock_);
+    budget_ = std::make_unique<InMemoryBudgetStore>(BudgetLimitsFromPolicy(*policy_), &clock_);
+    absl::StatusOr<std::unique_ptr<RouterMetrics>> metrics = RouterMetrics::Create(registry_);
+    ASSERT_OK(metrics.status());
+    metrics_ = *std::move(metrics);
+    service_ = std::make_unique<RouterServiceImpl>(
+        policy_, RouterDeps{classifier_client_.get(), &backends_, breakers_.get(),
+                            retry_budget_.get(), budget_.get(), &clock_, metrics_.get()});
+    router_server_ = Serve("router", service_.get());
+    ASSERT_NE(router_server_, nullptr);
+    stub_ = v1::RouterService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", router_server_->port()), grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override {
+    if (router_server_) router_server_->Shutdown();
+  }
+
+  static void Prepare(grpc::ClientContext* context, bool with_key = true) {
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    if (with_key) {
+      context->AddMetadata("authorization", std::string("Bearer ") + kKey);
+      context->AddMetadata(kProviderKeyMetadata, "sk-own");
+    }
+  }
+
+  static v1::ChatRequest Hello() {
+    v1::ChatRequest request;
+    v1::ChatMessage* m = request.add_messages();
+    m->set_role(v1::ROLE_USER);
+    m->set_content("hello there");
+    return request;
+  }
+
+  FakeInference local_{"local"};
+  FakeInference cloud_{"cloud"};
+  FakeClassifier classifier_service_;
+  std::unique_ptr<server::RunningServer> local_server_, cloud_server_, classifier_server_;
+  RealClock clock_;
+  std::shared_ptr<const Policy> policy_;
+  std::unique_ptr<GrpcClassifierClient> classifier_client_;
+  GrpcBackendClientFactory backends_;
+  std::unique_ptr<BreakerSet> breakers_;
+  std::unique_ptr<RetryBudget> retry_budget_;
+  std::unique_ptr<InMemoryBudgetStore> budget_;
+  prometheus::Registry registry_;
+  std::unique_ptr<RouterMetrics> metrics_;
+  std::unique_ptr<RouterServiceImpl> service_;
+  std::unique_ptr<server::RunningServer> router_server_;
+  std::unique_ptr<v1::RouterService::Stub> stub_;
+};
+
+TEST_F(RouterServiceTest, ChatRoutesLocally) {
+  grpc::ClientContext context;
+  Prepare(&context);
+  v1::ChatResponse response;
+  grpc::Status status = stub_->Chat(&context, Hello(), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.message().content(), "from local (tiny)");
+  const v1::RoutingDecision& d = response.decision();
+  EXPECT_EQ(d.tier(), "local_fast");
+  EXPECT_EQ(d.backend(), "tiny");
+  EXPECT_EQ(d.rule(), "default");
+  EXPECT_EQ(d.user_tier(), "paid");
+  EXPECT_EQ(d.policy_version(), policy_->version);
+  EXPECT_FALSE(d.request_id().empty());
+  EXPECT_EQ(d.classification().task(), v1::TASK_TYPE_CHAT);
+  ASSERT_EQ(d.attempts_size(), 1);
+  EXPECT_EQ(d.attempts(0).code(), "OK");
+  EXPECT_EQ(cloud_.calls(), 0);
+  // Only byok callers' provider keys are forwarded (and only to cloud).
+  EXPECT_THAT(local_.provider_keys(), ::testing::ElementsAre(""));
+  EXPECT_EQ(
+      MetricValue(
+          registry_, "tiermesh_router_requests_total",
+          {{"tier", "local_fast"}, {"backend", "tiny"}, {"user_tier", "paid"}, {"outcome", "ok"}}),
+      1);
+}
+
+TEST_F(RouterServiceTest, UnavailableLocalFallsBackToCloud) {
+  local_.FailWith(grpc::StatusCode::UNAVAILABLE);
+  grpc::ClientContext context;
+  Prepare(&context);
+  v1::ChatResponse response;
+  grpc::Status status = stub_->Chat(&context, Hello(), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.message().content(), "from cloud (cloud-cheap)");
+  const v1::RoutingDecision& d = response.decision();
+  EXPECT_EQ(d.tier(), "cloud_cheap");
+  EXPECT_EQ(d.backend(), "cheap");
+  ASSERT_EQ(d.attempts_size(), 2);
+  EXPECT_EQ(d.attempts(0).backend(), "tiny");
+  EXPECT_EQ(d.attempts(0).code(), "UNAVAILABLE");
+  EXPECT_EQ(d.attempts(0).fallback_reason(), "unavailable");
+  EXPECT_EQ(d.attempts(0).endpoint(), absl::StrCat("127.0.0.1:", local_server_->port()));
+  EXPECT_EQ(d.attempts(1).backend(), "cheap");
+  EXPECT_EQ(d.attempts(1).code(), "OK");
+  EXPECT_TRUE(d.attempts(1).fallback_reason().empty());
+  // 1000 x $0.15/M + 1000 x $0.60/M, charged to the operator's budget.
+  EXPECT_EQ(response.cost().nano_usd(), 750'000);
+  EXPECT_FALSE(response.cost().byok());
+  EXPECT_EQ(budget_->Snapshot("acme").global_spent, 750'000);
+  EXPECT_THAT(cloud_.provider_keys(), ::testing::ElementsAre(""));
+  EXPECT_EQ(
+      MetricValue(
+          registry_, "tiermesh_router_fallbacks_total",
+          {{"from_tier", "local_fast"}, {"to_tier", "cloud_cheap"}, {"reason", "unavailable"}}),
+      1);
+}
+
+TEST_F(RouterServiceTest, ByokGoesToCloudWithTheCallersKey) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  context.AddMetadata("authorization", std::string("Bearer ") + kByokKey);
+  context.AddMetadata(kProviderKeyMetadata, "sk-own");
+  v1::ChatResponse response;
+  grpc::Status status = stub_->Chat(&context, Hello(), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.decision().tier(), "cloud_cheap");
+  EXPECT_EQ(response.decision().user_tier(), "byok");
+  EXPECT_TRUE(response.cost().byok());
+  EXPECT_THAT(cloud_.provider_keys(), ::testing::ElementsAre("sk-own"));
+  // The caller's key pays: nothing is charged to the operator's budget.
+  EXPECT_EQ(budget_->Snapshot("diy").global_spent, 0);
+}
+
+TEST_F(RouterServiceTest, ByokWithoutProviderKeyIsUnauthenticated) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  context.AddMetadata("authorization", std::string("Bearer ") + kByokKey);
+  v1::ChatResponse response;
+  grpc::Status status = stub_->Chat(&context, Hello(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(cloud_.calls(), 0);
+}
+
+TEST_F(RouterServiceTest, InvalidArgumentIsNotRetried) {
+  local_.FailWith(grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::ClientContext context;
+  Prepare(&context);
+  v1::ChatResponse response;
+  grpc::Status status = stub_->Chat(&context, Hello(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(cloud_.calls(), 0);
+}
+
+TEST_F(RouterServiceTest, MissingKeyIsUnauthenticated) {
+  grpc::ClientContext context;
+  Prepare(&context, /*with_key=*/false);
+  v1::ChatResponse response;
+  grpc::Status status = stub_->Chat(&context, Hello(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(local_.calls(), 0);
+}
+
+TEST_F(RouterServiceTest, EmptyRequestIsInvalid) {
+  grpc::ClientContext context;
+  Prepare(&context);
+  v1::ChatResponse response;
+  grpc::Status status = stub_->Chat(&context, v1::ChatRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(RouterServiceTest, ExplainCallsNoBackend) {
+  grpc::ClientContext context;
+  Prepare(&context);
+  v1::ExplainRequest request;
+  *request.mutable_request() = Hello();
+  v1::ExplainResponse response;
+  grpc::Status status = stub_->Explain(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.decision().tier(), "local_fast");
+  ASSERT_EQ(response.candidates_size(), 2);
+  EXPECT_EQ(response.candidates(0).backend(), "tiny");
+  EXPECT_EQ(response.candidates(1).backend(), "cheap");
+  EXPECT_EQ(response.candidates(1).circuit_state(), "closed");
+  EXPECT_EQ(local_.calls(), 0);
+  EXPECT_EQ(cloud_.calls(), 0);
+}
+
+struct StreamResult {
+  grpc::Status status;
+  std::vector<v1::ChatStreamResponse> events;
+  std::string text;
+};
+
+StreamResult ReadStream(v1::RouterService::Stub& stub, grpc::ClientContext* context) {
+  v1::ChatStreamRequest request;
+  v1::ChatMessage* m = request.mutable_request()->add_messages();
+  m->set_role(v1::ROLE_USER);
+  m->set_content("hello there");
+  StreamResult out;
+  auto reader = stub.ChatStream(context, request);
+  v1::ChatStreamResponse event;
+  while (reader->Read(&event)) {
+    if (event.has_delta()) out.text += event.delta().content();
+    out.events.push_back(event);
+  }
+  out.status = reader->Finish();
+  return out;
+}
+
+TEST_F(RouterServiceTest, StreamSendsDecisionDeltasAndSummary) {
+  grpc::ClientContext context;
+  Prepare(&context);
+  StreamResult r = ReadStream(*stub_, &context);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_GE(r.events.size(), 3u);
+  EXPECT_TRUE(r.events.front().has_decision());
+  EXPECT_EQ(r.events.front().decision().tier(), "local_fast");
+  EXPECT_EQ(r.text, "from local (tiny)");
+  ASSERT_TRUE(r.events.back().has_summary());
+  const v1::ChatStreamSummary& s = r.events.back().summary();
+  EXPECT_TRUE(s.complete());
+  EXPECT_EQ(s.decision().backend(), "tiny");
+  EXPECT_EQ(s.decision().attempts_size(), 1);
+}
+
+TEST_F(RouterServiceTest, StreamFallsBackInvisiblyBeforeTheFirstDelta) {
+  local_.FailWith(grpc::StatusCode::UNAVAILABLE);
+  grpc::ClientContext context;
+  Prepare(&context);
+  StreamResult r = ReadStream(*stub_, &context);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.text, "from cloud (cloud-cheap)");
+  const v1::ChatStreamSummary& s = r.events.back().summary();
+  EXPECT_TRUE(s.complete());
+  EXPECT_EQ(s.decision().tier(), "cloud_cheap");
+  ASSERT_EQ(s.decision().attempts_size(), 2);
+  EXPECT_EQ(s.decision().attempts(0).fallback_reason(), "unavailable");
+}
+
+TEST_F(RouterServiceTest, StreamCutAfterADeltaEndsNonOkWithSummary) {
+  local_.CutStreams();
+  grpc::ClientContext context;
+  Prepare(&context);
+  StreamResult r = ReadStream(*stub_, &context);
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(r.text, "from local");
+  ASSERT_TRUE(r.events.back().has_summary());
+  const v1::ChatStreamSummary& s = r.events.back().summary();
+  EXPECT_FALSE(s.complete());
+  EXPECT_FALSE(s.error().empty());
+  EXPECT_EQ(s.decision().backend(), "tiny");
+  ASSERT_EQ(s.decision().attempts_size(), 1);
+  EXPECT_EQ(s.decision().attempts(0).code(), "UNAVAILABLE");
+  // No fallback after the caller saw tokens.
+  EXPECT_EQ(cloud_.calls(), 0);
+}
+
+}  // namespace
+}  // namespace tiermesh::router
