@@ -3,6 +3,8 @@
 //   tiermesh-cli health   --address 127.0.0.1:50051 [--service NAME] [--wait 60s]
 //   tiermesh-cli classify --address 127.0.0.1:50051 --text "What's the weather in Oslo?"
 //   tiermesh-cli generate --address 127.0.0.1:50052 --model tiny --text "hi" [--stream]
+//   tiermesh-cli explain  --address 127.0.0.1:50050 --text "Prove that ..." [--api_key KEY]
+//   tiermesh-cli chat     --address 127.0.0.1:50050 --text "hi" [--api_key KEY] [--stream]
 //
 // Prints responses as JSON (proto3 JSON mapping) on stdout. Exit status 0 on
 // success; 1 with one "tiermesh-cli: error: ..." line otherwise. Every call has
@@ -25,6 +27,7 @@
 #include "grpcpp/grpcpp.h"
 #include "tiermesh/v1/classifier.grpc.pb.h"
 #include "tiermesh/v1/inference.grpc.pb.h"
+#include "tiermesh/v1/router.grpc.pb.h"
 
 ABSL_FLAG(std::string, address, "127.0.0.1:50051", "host:port of the service");
 ABSL_FLAG(std::string, service, "", "health: the service name to check (\"\" = whole server)");
@@ -34,7 +37,8 @@ ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30), "deadline of each call");
 ABSL_FLAG(std::string, text, "", "classify/generate: the user prompt");
 ABSL_FLAG(std::string, model, "", "generate: the model name");
 ABSL_FLAG(int, max_tokens, 64, "generate: max tokens");
-ABSL_FLAG(bool, stream, false, "generate: use GenerateStream");
+ABSL_FLAG(bool, stream, false, "generate/chat: stream the answer");
+ABSL_FLAG(std::string, api_key, "", "explain/chat: the caller's tiermesh API key (authorization)");
 
 namespace {
 
@@ -126,18 +130,72 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel) {
   return 0;
 }
 
+tiermesh::v1::ChatRequest MakeChatRequest() {
+  if (absl::GetFlag(FLAGS_text).empty()) Fail("needs --text");
+  tiermesh::v1::ChatRequest request;
+  auto* message = request.add_messages();
+  message->set_role(tiermesh::v1::ROLE_USER);
+  message->set_content(absl::GetFlag(FLAGS_text));
+  request.mutable_params()->set_max_tokens(absl::GetFlag(FLAGS_max_tokens));
+  return request;
+}
+
+void SetRouterMetadata(grpc::ClientContext* context) {
+  SetDeadline(context);
+  if (!absl::GetFlag(FLAGS_api_key).empty()) {
+    context->AddMetadata("authorization", "Bearer " + absl::GetFlag(FLAGS_api_key));
+  }
+}
+
+int Explain(const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = tiermesh::v1::RouterService::NewStub(channel);
+  tiermesh::v1::ExplainRequest request;
+  *request.mutable_request() = MakeChatRequest();
+  grpc::ClientContext context;
+  SetRouterMetadata(&context);
+  tiermesh::v1::ExplainResponse response;
+  grpc::Status status = stub->Explain(&context, request, &response);
+  if (!status.ok()) Fail(StatusText(status));
+  std::cout << ToJson(response) << "\n";
+  return 0;
+}
+
+int Chat(const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = tiermesh::v1::RouterService::NewStub(channel);
+  grpc::ClientContext context;
+  SetRouterMetadata(&context);
+  if (!absl::GetFlag(FLAGS_stream)) {
+    tiermesh::v1::ChatResponse response;
+    grpc::Status status = stub->Chat(&context, MakeChatRequest(), &response);
+    if (!status.ok()) Fail(StatusText(status));
+    std::cout << ToJson(response) << "\n";
+    return 0;
+  }
+  tiermesh::v1::ChatStreamRequest request;
+  *request.mutable_request() = MakeChatRequest();
+  auto reader = stub->ChatStream(&context, request);
+  tiermesh::v1::ChatStreamResponse chunk;
+  while (reader->Read(&chunk)) std::cout << ToJson(chunk) << "\n";
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) Fail(StatusText(status));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "tiermesh-cli health|classify|generate --address HOST:PORT [flags]");
+      "tiermesh-cli health|classify|generate|explain|chat --address HOST:PORT [flags]");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() != 2) Fail("expected one command: health, classify or generate");
+  if (args.size() != 2) Fail("expected one command: health, classify, generate, explain or chat");
   const std::string command = args[1];
   auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_address),
                                      grpc::InsecureChannelCredentials());
   if (command == "health") return Health(channel);
   if (command == "classify") return Classify(channel);
   if (command == "generate") return Generate(channel);
-  Fail(absl::StrCat("unknown command '", command, "' (health, classify, generate)"));
+  if (command == "explain") return Explain(channel);
+  if (command == "chat") return Chat(channel);
+  Fail(absl::StrCat("unknown command '", command,
+                    "' (health, classify, generate, explain, chat)"));
 }
