@@ -101,10 +101,11 @@ d = r["decision"]
 c = d.get("classification", {})
 task = c.get("task", "TASK_TYPE_UNSPECIFIED").replace("TASK_TYPE_", "").lower()
 task = "-" if task == "unspecified" else task
+cmplx = f"{c['complexity']:.2f}" if "complexity" in c else "-"
 cloud = [x for x in r.get("candidates", []) if x.get("worst_case_cost", {}).get("usd")]
 worst = f"{cloud[0]['worst_case_cost']['usd']:.6f}" if cloud else "-"
 short = prompt if len(prompt) <= 58 else prompt[:55] + "..."
-print(f"{short:<60} {task:<9} {(f"{c['complexity']:.2f}" if 'complexity' in c else '-'):<6} {d.get('rule', ''):<18} "
+print(f"{short:<60} {task:<9} {cmplx:<6} {d.get('rule', ''):<18} "
       f"{d.get('tier', ''):<14} {d.get('backend', ''):<14} {worst}")
 PY
 done <"$prompts"
