@@ -8,6 +8,7 @@
 #include "absl/types/optional.h"
 
 #include "services/common/status/status.h"
+#include "services/common/tracing/span_context.h"
 #include "services/router/endpoint_choice.h"
 #include "services/router/failure.h"
 #include "services/router/money.h"
@@ -48,14 +49,20 @@ NanoUsd AttemptCostNanoUsd(const BackendConfig& backend, const v1::GenerateRespo
 AttemptExecutor::AttemptExecutor(const ExecutorDeps& deps) : deps_(deps) {}
 
 std::string AttemptExecutor::PickEndpoint(const BackendConfig& backend) {
+  std::vector<absl::optional<LoadReport>> reports(backend.endpoints.size());
+  if (deps_.loads != nullptr) {
+    for (size_t i = 0; i < backend.endpoints.size(); ++i) {
+      reports[i] = deps_.loads->Latest(backend.endpoints[i]);
+    }
+  }
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<EndpointLoad> loads;
   loads.reserve(backend.endpoints.size());
-  for (const std::string& endpoint : backend.endpoints) {
-    EndpointLoad load;
-    load.endpoint = endpoint;
-    load.router_in_flight = in_flight_[endpoint];
-    loads.push_back(std::move(load));
+  for (size_t i = 0; i < backend.endpoints.size(); ++i) {
+    const std::string& endpoint = backend.endpoints[i];
+    auto it = in_flight_.find(endpoint);
+    loads.push_back(EndpointLoadFromReport(endpoint, backend.model, reports[i],
+                                           it == in_flight_.end() ? 0 : it->second));
   }
   absl::optional<size_t> pick = ChooseEndpoint(loads, tie_break_++);
   if (!pick) return "";
@@ -71,7 +78,8 @@ void AttemptExecutor::EndCall(const std::string& endpoint) {
 
 ExecutionResult AttemptExecutor::Execute(const ExecuteRequest& req) {
   return Run(
-      req, [](BackendClient& client, const v1::GenerateRequest& request, const CallOptions& call) {
+      req, "tiermesh.v1.InferenceService/Generate",
+      [](BackendClient& client, const v1::GenerateRequest& request, const CallOptions& call) {
         AttemptOutcome out;
         absl::StatusOr<v1::GenerateResponse> response = client.Generate(request, call);
         if (response.ok()) {
@@ -85,39 +93,42 @@ ExecutionResult AttemptExecutor::Execute(const ExecuteRequest& req) {
 
 ExecutionResult AttemptExecutor::ExecuteStream(const ExecuteRequest& req,
                                                const DeltaHandler& on_delta) {
-  return Run(req, [&on_delta](BackendClient& client, const v1::GenerateRequest& request,
-                              const CallOptions& call) {
-    AttemptOutcome out;
-    v1::GenerateStreamRequest stream_request;
-    *stream_request.mutable_request() = request;
-    bool summarized = false;
-    bool complete = false;
-    out.status =
-        client.GenerateStream(stream_request, call, [&](const v1::GenerateStreamResponse& event) {
-          if (event.has_delta()) {
-            out.committed = true;
-            if (!on_delta(event.delta())) return false;
-          } else if (event.has_summary()) {
-            const v1::StreamSummary& summary = event.summary();
-            summarized = true;
-            complete = summary.complete();
-            out.response.set_finish_reason(summary.finish_reason());
-            *out.response.mutable_usage() = summary.usage();
-            *out.response.mutable_cost() = summary.cost();
-            out.response.set_model(summary.model());
-            *out.response.mutable_timings() = summary.timings();
-          }
-          return true;
-        });
-    // An OK end must carry a complete summary, or the answer may be cut.
-    if (out.status.ok() && (!summarized || !complete)) {
-      out.status = absl::DataLossError("backend stream ended OK without a complete summary");
-    }
-    return out;
-  });
+  return Run(req, "tiermesh.v1.InferenceService/GenerateStream",
+             [&on_delta](BackendClient& client, const v1::GenerateRequest& request,
+                         const CallOptions& call) {
+               AttemptOutcome out;
+               v1::GenerateStreamRequest stream_request;
+               *stream_request.mutable_request() = request;
+               bool summarized = false;
+               bool complete = false;
+               out.status = client.GenerateStream(
+                   stream_request, call, [&](const v1::GenerateStreamResponse& event) {
+                     if (event.has_delta()) {
+                       out.committed = true;
+                       if (!on_delta(event.delta())) return false;
+                     } else if (event.has_summary()) {
+                       const v1::StreamSummary& summary = event.summary();
+                       summarized = true;
+                       complete = summary.complete();
+                       out.response.set_finish_reason(summary.finish_reason());
+                       *out.response.mutable_usage() = summary.usage();
+                       *out.response.mutable_cost() = summary.cost();
+                       out.response.set_model(summary.model());
+                       *out.response.mutable_timings() = summary.timings();
+                     }
+                     return true;
+                   });
+               // An OK end must carry a complete summary, or the answer may be cut.
+               if (out.status.ok() && (!summarized || !complete)) {
+                 out.status =
+                     absl::DataLossError("backend stream ended OK without a complete summary");
+               }
+               return out;
+             });
 }
 
-ExecutionResult AttemptExecutor::Run(const ExecuteRequest& req, const AttemptFn& attempt_fn) {
+ExecutionResult AttemptExecutor::Run(const ExecuteRequest& req, const char* method,
+                                     const AttemptFn& attempt_fn) {
   ExecutionResult result;
   if (req.policy == nullptr || req.decision == nullptr) {
     result.status = absl::InvalidArgumentError("executor: no policy or decision");
@@ -132,6 +143,15 @@ ExecutionResult AttemptExecutor::Run(const ExecuteRequest& req, const AttemptFn&
   deps_.retry_budget->RecordRequest();
 
   const bool byok = req.caller.user_tier == UserTier::kByok;
+  // Attempt spans are children of the request's span (the server span).
+  tracing::SpanContext parent;
+  if (!req.call.traceparent.empty()) {
+    absl::StatusOr<tracing::SpanContext> parsed = tracing::ParseTraceparent(req.call.traceparent);
+    if (parsed.ok()) {
+      parent = *parsed;
+      parent.trace_state = req.call.tracestate;
+    }
+  }
   absl::Status last = absl::UnavailableError("no candidate could be tried");
   NanoUsd extra_cost = 0;
   // After a context-length failure only larger windows are worth a call.
@@ -232,9 +252,26 @@ ExecutionResult AttemptExecutor::Run(const ExecuteRequest& req, const AttemptFn&
     backend_request.set_model(c.model);
     backend_request.set_request_id(req.call.request_id);
 
+    tracing::Span span = deps_.tracer.StartSpan(method, tracing::SpanKind::kClient, parent);
+    span.SetAttribute("rpc.system", "grpc");
+    span.SetAttribute("server.address", endpoint);
+    span.SetAttribute("tiermesh.attempt", static_cast<int64_t>(result.calls + 1));
+    span.SetAttribute("tiermesh.backend", c.backend);
+    span.SetAttribute("tiermesh.tier", c.tier);
+    span.SetAttribute("tiermesh.model", c.model);
+    if (span.context().IsValid()) {
+      // The backend continues this attempt's span (a disabled tracer passes
+      // the parent's context on unchanged).
+      call.traceparent = tracing::FormatTraceparent(span.context());
+      call.tracestate = span.context().trace_state;
+    }
+
     std::shared_ptr<BackendClient> client = deps_.backends->ForEndpoint(endpoint);
     AttemptOutcome outcome = attempt_fn(*client, backend_request, call);
     const absl::Time end = deps_.clock->Now();
+    span.RecordStatus(outcome.status);
+    if (outcome.committed) span.SetAttribute("tiermesh.committed", true);
+    span.End();
     EndCall(endpoint);
     ++result.calls;
     if (c.fallback) extra_cost = AddNanoUsd(extra_cost, c.worst_case_nano_usd);

@@ -30,12 +30,14 @@
 
 #include "absl/status/status.h"
 
+#include "services/common/tracing/tracer.h"
 #include "services/router/auth.h"
 #include "services/router/backend_client.h"
 #include "services/router/breaker.h"
 #include "services/router/budget.h"
 #include "services/router/clock.h"
 #include "services/router/decide.h"
+#include "services/router/load_poller.h"
 #include "services/router/policy.h"
 #include "services/router/retry_budget.h"
 #include "tiermesh/v1/inference.pb.h"
@@ -50,6 +52,12 @@ struct ExecutorDeps {
   RetryBudget* retry_budget = nullptr;
   BudgetStore* budget = nullptr;
   const Clock* clock = nullptr;
+  // Backends' reported load (GetLoad), for the choice of replica; null: the
+  // router's own in-flight counts only.
+  const LoadSource* loads = nullptr;
+  // Spans: one kClient span per backend attempt, child of the request's
+  // span (ExecuteRequest::call.traceparent); Noop: none.
+  tracing::Tracer tracer = tracing::Tracer::Noop();
 };
 
 struct ExecuteRequest {
@@ -117,10 +125,11 @@ class AttemptExecutor {
   };
   using AttemptFn = std::function<AttemptOutcome(
       BackendClient& client, const v1::GenerateRequest& request, const CallOptions& call)>;
-  ExecutionResult Run(const ExecuteRequest& request, const AttemptFn& attempt);
+  // `method`: the backend RPC's full name, for the attempt's span.
+  ExecutionResult Run(const ExecuteRequest& request, const char* method, const AttemptFn& attempt);
 
-  // The replica of `backend` to call now (least loaded as far as the router
-  // knows: its own in-flight calls), or "" when it has none.
+  // The replica of `backend` to call now (least loaded: reported load and
+  // the router's own in-flight calls), or "" when none is usable.
   std::string PickEndpoint(const BackendConfig& backend);
   void EndCall(const std::string& endpoint);
 

@@ -6,7 +6,12 @@
 //       --metrics_address 0.0.0.0:9100          (defaults: these)
 //
 // A bad policy file is fatal at startup with a message naming the key and
-// line. The policy is read once (hot reload is not wired yet).
+// line. The file is watched (every 2 s): a valid change is applied to later
+// requests, a bad one is logged and the serving policy stays
+// (policy_reload.h). Backends' GetLoad is polled every second
+// (load_poller.h). Traces go to OTEL_EXPORTER_OTLP_ENDPOINT when it is set:
+// a server span per call, a client span for the classifier call and one per
+// backend attempt, traceparent passed on to each.
 #include <memory>
 #include <string>
 
@@ -14,17 +19,24 @@
 #include "grpcpp/security/credentials.h"
 
 #include "services/common/config/env.h"
+#include "services/common/config/file_watcher.h"
 #include "services/common/config/loader.h"
+#include "services/common/http/http_client.h"
 #include "services/common/logging/logger.h"
 #include "services/common/metrics/metrics_server.h"
 #include "services/common/server/flags.h"
 #include "services/common/server/server.h"
+#include "services/common/server/tracing_interceptor.h"
+#include "services/common/tracing/tracing_config.h"
 #include "services/router/backend_client.h"
 #include "services/router/breaker.h"
 #include "services/router/budget.h"
 #include "services/router/classifier_client.h"
 #include "services/router/clock.h"
+#include "services/router/load_poller.h"
 #include "services/router/policy.h"
+#include "services/router/policy_reload.h"
+#include "services/router/request_history.h"
 #include "services/router/retry_budget.h"
 #include "services/router/router_metrics.h"
 #include "services/router/router_service.h"
@@ -50,10 +62,12 @@ int Run(int argc, char** argv) {
 
   const std::string config_path =
       flags.config_path.empty() ? "deploy/config/router.yaml" : flags.config_path;
-  absl::StatusOr<Policy> loaded =
-      config::LoadConfigFile(config_path, config::ProcessEnv(), ParsePolicy);
+  absl::StatusOr<std::string> policy_text = config::ReadFileToString(config_path);
+  if (!policy_text.ok()) server::Fatal(kService, policy_text.status().message());
+  absl::StatusOr<std::shared_ptr<const Policy>> loaded =
+      ParsePolicyUpdate(*policy_text, config_path, config::ProcessEnv());
   if (!loaded.ok()) server::Fatal(kService, loaded.status().message());
-  auto policy = std::make_shared<const Policy>(*std::move(loaded));
+  std::shared_ptr<const Policy> policy = *std::move(loaded);
 
   absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> metrics_server =
       metrics::MetricsServer::Start(flags.metrics_address.empty() ? "0.0.0.0:9100"
@@ -78,10 +92,61 @@ int Run(int argc, char** argv) {
   GrpcClassifierClient classifier(
       grpc::CreateChannel(policy->classifier.endpoint, grpc::InsecureChannelCredentials()));
   GrpcBackendClientFactory backends;
+  // Escalations reach back an hour, within 64 MiB (request_history.h).
+  InMemoryRequestHistory history(RequestHistoryOptions{}, &clock);
+  // Every endpoint's GetLoad each second (500 ms deadline), for the choice of replica.
+  LoadPoller loads(&backends, &clock, LoadPollerOptions{});
+  loads.SetEndpoints(PolledEndpoints(*policy));
+  loads.Start();
 
-  RouterServiceImpl service(policy, RouterDeps{&classifier, &backends, &breakers, &retry_budget,
-                                               &budget, &clock, router_metrics});
+  absl::StatusOr<tracing::TracingConfig> tracing_config =
+      tracing::TracingConfigFromEnv(config::ProcessEnv(), kService);
+  if (!tracing_config.ok()) server::Fatal(kService, tracing_config.status().message());
+  std::shared_ptr<http::HttpTransport> transport;
+  if (tracing_config->enabled) {
+    absl::StatusOr<std::unique_ptr<http::HttpTransport>> curl =
+        http::NewCurlHttpTransport(http::CurlTransportOptions{});
+    if (!curl.ok()) server::Fatal(kService, curl.status().message());
+    transport = *std::move(curl);
+  }
+  absl::StatusOr<tracing::Tracer> tracer = tracing::NewTracer(*tracing_config, transport, logger);
+  if (!tracer.ok()) server::Fatal(kService, tracer.status().message());
+  auto spans = std::make_shared<server::ServerSpans>();
+
+  RouterDeps deps{&classifier, &backends, &breakers,     &retry_budget,
+                  &budget,     &clock,    router_metrics};
+  deps.loads = &loads;
+  deps.history = &history;
+  deps.tracer = *tracer;
+  deps.server_spans = spans;
+  RouterServiceImpl service(policy, deps);
   logger.Info("policy loaded", {{"version", policy->version}, {"config", config_path}});
+  router_metrics->SetPolicyVersion(policy->version);
+
+  // Hot reload: a valid new file replaces the policy; a bad one is logged and
+  // the serving policy stays.
+  PolicyReloader reloader(
+      config_path, config::ProcessEnv(), policy,
+      [&service, &loads, router_metrics](std::shared_ptr<const Policy> next) {
+        const std::shared_ptr<const Policy> previous = service.policy();
+        service.SetPolicy(next);
+        loads.SetEndpoints(PolledEndpoints(*next));
+        for (const BackendConfig& backend : next->backends) {
+          if (previous->FindBackend(backend.name) == nullptr) {
+            router_metrics->SetCircuitOpen(backend.name, false);
+          }
+        }
+      },
+      router_metrics, logger);
+  config::FileWatcher::Options watch;
+  watch.initial_content = *policy_text;
+  watch.on_error = [logger](const absl::Status& error) {
+    logger.Warn("policy file unreadable; the loaded policy keeps serving", {{"error", error}});
+  };
+  absl::StatusOr<std::unique_ptr<config::FileWatcher>> policy_watcher = config::FileWatcher::Start(
+      config_path, [&reloader](const std::string& text) { (void)reloader.OnFileChanged(text); },
+      watch);
+  if (!policy_watcher.ok()) server::Fatal(kService, policy_watcher.status().message());
 
   server::ServerOptions server_options;
   server_options.service_name = kService;
@@ -93,7 +158,11 @@ int Run(int argc, char** argv) {
   server::ServerComponents parts;
   parts.services = {&service};
   parts.metrics_registry = (*metrics_server)->shared_registry();
-  server::FatalIfError(kService, server::RunServer(server_options, parts));
+  parts.tracer = *tracer;
+  parts.server_spans = spans;
+  server::LifecycleHooks hooks;
+  hooks.on_stopped = [&tracer] { (void)tracer->Shutdown(absl::Seconds(5)); };
+  server::FatalIfError(kService, server::RunServer(server_options, parts, hooks));
   return 0;
 }
 

@@ -40,6 +40,20 @@ absl::StatusOr<std::unique_ptr<RouterMetrics>> RouterMetrics::Create(
   TIERMESH_ASSIGN_OR_RETURN(
       m->degraded_, metrics::NewGaugeVec(registry, "tiermesh_router_degraded",
                                          "1 while a degraded mode is in force.", {"reason"}));
+  TIERMESH_ASSIGN_OR_RETURN(
+      m->escalations_,
+      metrics::NewCounterVec(registry, "tiermesh_router_escalations_total",
+                             "Escalations (escalate_from) by the earlier answer's tier and the "
+                             "tier that served the escalation (none: it failed).",
+                             {"from_tier", "to_tier"}));
+  TIERMESH_ASSIGN_OR_RETURN(
+      m->reloads_,
+      metrics::NewCounterVec(registry, "tiermesh_router_policy_reloads_total",
+                             "Policy file changes, by result (ok or rejected).", {"result"}));
+  TIERMESH_ASSIGN_OR_RETURN(
+      m->policy_info_,
+      metrics::AddGaugeFamily(registry, "tiermesh_router_policy_info",
+                              "1 for the version of the routing policy serving now."));
   return m;
 }
 
@@ -73,6 +87,25 @@ void RouterMetrics::SetCircuitOpen(absl::string_view backend, bool open) {
 
 void RouterMetrics::SetDegraded(absl::string_view reason, bool degraded) {
   degraded_->Get({reason}).Set(degraded ? 1.0 : 0.0);
+}
+
+void RouterMetrics::RecordRejected(absl::string_view user_tier, absl::string_view outcome) {
+  requests_->Get({"none", "none", user_tier, outcome}).Increment();
+}
+
+void RouterMetrics::RecordEscalation(absl::string_view from_tier, absl::string_view to_tier) {
+  escalations_->Get({from_tier, to_tier}).Increment();
+}
+
+void RouterMetrics::SetPolicyVersion(absl::string_view version) {
+  std::lock_guard<std::mutex> lock(policy_mu_);
+  if (policy_gauge_ != nullptr) policy_info_->Remove(policy_gauge_);
+  policy_gauge_ = &policy_info_->Add({{"version", std::string(version)}});
+  policy_gauge_->Set(1.0);
+}
+
+void RouterMetrics::RecordPolicyReload(absl::string_view result) {
+  reloads_->Get({result}).Increment();
 }
 
 }  // namespace tiermesh::router

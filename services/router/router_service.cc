@@ -11,6 +11,8 @@
 #include "absl/types/optional.h"
 
 #include "services/common/status/status.h"
+#include "services/common/tracing/propagation.h"
+#include "services/common/tracing/span_context.h"
 #include "services/router/money.h"
 
 namespace tiermesh::router {
@@ -143,7 +145,8 @@ void FillDecision(const Decision& decision, const Caller& caller, const std::str
 
 RouterServiceImpl::RouterServiceImpl(std::shared_ptr<const Policy> policy, const RouterDeps& deps)
     : deps_(deps),
-      executor_({deps.backends, deps.breakers, deps.retry_budget, deps.budget, deps.clock}),
+      executor_({deps.backends, deps.breakers, deps.retry_budget, deps.budget, deps.clock,
+                 deps.loads, deps.tracer}),
       policy_(std::move(policy)),
       ids_(std::random_device()()) {}
 
@@ -167,7 +170,8 @@ std::string RouterServiceImpl::NewRequestId() {
 
 absl::StatusOr<RouterServiceImpl::Routed> RouterServiceImpl::Route(grpc::ServerContext* context,
                                                                    const v1::ChatRequest& request,
-                                                                   bool streaming) {
+                                                                   bool streaming,
+                                                                   absl::optional<Caller>* caller) {
   Routed routed;
   routed.policy = policy();
   const Policy& policy = *routed.policy;
@@ -175,13 +179,34 @@ absl::StatusOr<RouterServiceImpl::Routed> RouterServiceImpl::Route(grpc::ServerC
   absl::optional<absl::string_view> auth_view;
   if (authorization) auth_view = absl::string_view(*authorization);
   TIERMESH_ASSIGN_OR_RETURN(routed.caller, Authenticate(policy.callers, auth_view));
+  if (caller != nullptr) *caller = routed.caller;
 
-  if (request.messages_size() == 0) {
-    return absl::InvalidArgumentError("messages: at least one message is required");
-  }
+  const v1::ChatRequest* effective = &request;
+  std::string escalate_from_tier;
   if (!request.escalate_from().empty()) {
-    return absl::UnimplementedError(
-        "escalate_from: escalation is not supported by this router yet");
+    if (deps_.history == nullptr) {
+      return absl::UnimplementedError("escalate_from: escalation is not enabled on this router");
+    }
+    if (request.escalate_from().size() > kMaxRequestIdBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("escalate_from: longer than ", kMaxRequestIdBytes, " bytes"));
+    }
+    TIERMESH_ASSIGN_OR_RETURN(HistoryEntry earlier,
+                              deps_.history->Find(routed.caller.tenant, request.escalate_from()));
+    if (policy.TierIndex(earlier.tier) < 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "escalate_from: request '", request.escalate_from(), "' was served by tier '",
+          earlier.tier, "', which the current policy no longer has"));
+    }
+    if (request.messages_size() == 0) {
+      TIERMESH_ASSIGN_OR_RETURN(v1::ChatRequest replay, EscalationRequest(request, earlier));
+      routed.replayed = std::move(replay);
+      effective = &*routed.replayed;
+    }
+    escalate_from_tier = std::move(earlier.tier);
+  }
+  if (effective->messages_size() == 0) {
+    return absl::InvalidArgumentError("messages: at least one message is required");
   }
   if (request.request_id().size() > kMaxRequestIdBytes) {
     return absl::InvalidArgumentError(
@@ -200,16 +225,28 @@ absl::StatusOr<RouterServiceImpl::Routed> RouterServiceImpl::Route(grpc::ServerC
   CallOptions classify_call;
   classify_call.deadline = std::min(routed.deadline, now + policy.classifier.timeout);
   classify_call.request_id = routed.request_id;
-  classify_call.traceparent = Metadata(*context, "traceparent").value_or("");
+  // The interceptor put the server span's context in the call's metadata.
+  const absl::optional<tracing::SpanContext> parent = tracing::ExtractGrpc(*context);
+  tracing::Span classify_span =
+      deps_.tracer.StartSpan("tiermesh.v1.ClassifierService/Classify", tracing::SpanKind::kClient,
+                             parent.value_or(tracing::SpanContext()));
+  classify_span.SetAttribute("rpc.system", "grpc");
+  if (classify_span.context().IsValid()) {
+    classify_call.traceparent = tracing::FormatTraceparent(classify_span.context());
+    classify_call.tracestate = classify_span.context().trace_state;
+  }
   v1::ClassifyRequest classify;
-  *classify.mutable_messages() = request.messages();
-  *classify.mutable_tools() = request.tools();
+  *classify.mutable_messages() = effective->messages();
+  *classify.mutable_tools() = effective->tools();
   absl::StatusOr<v1::Classification> classification =
       deps_.classifier->Classify(classify, classify_call);
+  classify_span.RecordStatus(classification.status());
+  classify_span.End();
   if (classification.ok()) routed.classification = *classification;
   TIERMESH_ASSIGN_OR_RETURN(
-      routed.facts, FactsFromRequest(request, classification.ok() ? &*classification : nullptr,
+      routed.facts, FactsFromRequest(*effective, classification.ok() ? &*classification : nullptr,
                                      routed.caller, streaming));
+  routed.facts.escalate_from_tier = std::move(escalate_from_tier);
 
   RuntimeView view;
   view.breakers = deps_.breakers->States();
@@ -236,7 +273,10 @@ absl::StatusOr<ExecuteRequest> RouterServiceImpl::MakeExecuteRequest(
   *exec.request.mutable_params() = request.params();
   exec.call.deadline = routed.deadline;
   exec.call.request_id = routed.request_id;
-  exec.call.traceparent = Metadata(*context, "traceparent").value_or("");
+  if (const absl::optional<tracing::SpanContext> parent = tracing::ExtractGrpc(*context)) {
+    exec.call.traceparent = tracing::FormatTraceparent(*parent);
+    exec.call.tracestate = parent->trace_state;
+  }
   if (routed.caller.user_tier == UserTier::kByok) {
     // The executor forwards it to cloud backends only.
     exec.call.provider_key = Metadata(*context, kProviderKeyMetadata).value_or("");
@@ -276,6 +316,9 @@ void RouterServiceImpl::Observe(const Routed& routed, const ExecutionResult& res
       m.RecordFallback(a.tier(), result.attempts[i + 1].tier(), a.fallback_reason());
     }
   }
+  if (routed.decision.escalation) {
+    m.RecordEscalation(routed.facts.escalate_from_tier, served ? served->tier : "none");
+  }
   if (routed.caller.user_tier != UserTier::kByok) {
     for (const v1::Attempt& a : result.attempts) m.AddCost(a.tier(), a.backend(), a.cost().usd());
   }
@@ -290,15 +333,63 @@ void RouterServiceImpl::Observe(const Routed& routed, const ExecutionResult& res
   }
 }
 
+void RouterServiceImpl::Annotate(grpc::ServerContext* context, const Routed& routed,
+                                 const ExecutionResult* result) const {
+  if (deps_.server_spans == nullptr) return;
+  tracing::Span* span = deps_.server_spans->Find(context);
+  if (span == nullptr || !span->IsRecording()) return;
+  span->SetAttribute("tiermesh.request_id", routed.request_id);
+  span->SetAttribute("tiermesh.rule", routed.decision.rule);
+  span->SetAttribute("tiermesh.policy_version", routed.decision.policy_version);
+  span->SetAttribute("tiermesh.user_tier", UserTierName(routed.caller.user_tier));
+  if (routed.decision.escalation) span->SetAttribute("tiermesh.escalation", true);
+  const Candidate* planned = routed.decision.FirstEligible();
+  const Candidate* served = result != nullptr && result->served_candidate >= 0
+                                ? &routed.decision.candidates[result->served_candidate]
+                                : planned;
+  if (served != nullptr) {
+    span->SetAttribute("tiermesh.tier", served->tier);
+    span->SetAttribute("tiermesh.backend", served->backend);
+  }
+  if (result != nullptr)
+    span->SetAttribute("tiermesh.attempts", static_cast<int64_t>(result->calls));
+}
+
+void RouterServiceImpl::ObserveRejected(const absl::optional<Caller>& caller,
+                                        const absl::Status& status) const {
+  if (deps_.metrics == nullptr) return;
+  deps_.metrics->RecordRejected(caller ? UserTierName(caller->user_tier) : "unknown",
+                                Outcome(status));
+}
+
+void RouterServiceImpl::Remember(const Routed& routed, const v1::ChatRequest& request,
+                                 const ExecutionResult& result) const {
+  if (deps_.history == nullptr || result.served_candidate < 0) return;
+  HistoryEntry entry;
+  entry.tier = routed.decision.candidates[result.served_candidate].tier;
+  entry.request = ReplayableRequest(request);
+  deps_.history->Record(routed.caller.tenant, routed.request_id, std::move(entry));
+}
+
 grpc::Status RouterServiceImpl::Chat(grpc::ServerContext* context, const v1::ChatRequest* request,
                                      v1::ChatResponse* response) {
   const absl::Time start = deps_.clock->Now();
-  absl::StatusOr<Routed> routed = Route(context, *request, /*streaming=*/false);
-  if (!routed.ok()) return Reply(context, routed.status());
-  absl::StatusOr<ExecuteRequest> exec = MakeExecuteRequest(context, *routed, *request);
-  if (!exec.ok()) return Reply(context, exec.status());
+  absl::optional<Caller> caller;
+  absl::StatusOr<Routed> routed = Route(context, *request, /*streaming=*/false, &caller);
+  if (!routed.ok()) {
+    ObserveRejected(caller, routed.status());
+    return Reply(context, routed.status());
+  }
+  const v1::ChatRequest& effective = Effective(*routed, *request);
+  absl::StatusOr<ExecuteRequest> exec = MakeExecuteRequest(context, *routed, effective);
+  if (!exec.ok()) {
+    ObserveRejected(caller, exec.status());
+    return Reply(context, exec.status());
+  }
   ExecutionResult result = executor_.Execute(*exec);
   Observe(*routed, result, start);
+  Annotate(context, *routed, &result);
+  Remember(*routed, effective, result);
   if (!result.status.ok()) return Reply(context, result.status);
 
   FillOutcome(*routed, result, response->mutable_decision());
@@ -314,10 +405,18 @@ grpc::Status RouterServiceImpl::ChatStream(grpc::ServerContext* context,
                                            const v1::ChatStreamRequest* request,
                                            grpc::ServerWriter<v1::ChatStreamResponse>* writer) {
   const absl::Time start = deps_.clock->Now();
-  absl::StatusOr<Routed> routed = Route(context, request->request(), /*streaming=*/true);
-  if (!routed.ok()) return Reply(context, routed.status());
-  absl::StatusOr<ExecuteRequest> exec = MakeExecuteRequest(context, *routed, request->request());
-  if (!exec.ok()) return Reply(context, exec.status());
+  absl::optional<Caller> caller;
+  absl::StatusOr<Routed> routed = Route(context, request->request(), /*streaming=*/true, &caller);
+  if (!routed.ok()) {
+    ObserveRejected(caller, routed.status());
+    return Reply(context, routed.status());
+  }
+  const v1::ChatRequest& effective = Effective(*routed, request->request());
+  absl::StatusOr<ExecuteRequest> exec = MakeExecuteRequest(context, *routed, effective);
+  if (!exec.ok()) {
+    ObserveRejected(caller, exec.status());
+    return Reply(context, exec.status());
+  }
 
   v1::ChatStreamResponse event;
   FillDecision(routed->decision, routed->caller, routed->request_id, routed->classification,
@@ -331,6 +430,8 @@ grpc::Status RouterServiceImpl::ChatStream(grpc::ServerContext* context,
     return writer->Write(out);
   });
   Observe(*routed, result, start);
+  Annotate(context, *routed, &result);
+  Remember(*routed, effective, result);
   if (first_delta && deps_.metrics != nullptr && !result.attempts.empty()) {
     deps_.metrics->RecordTimeToFirstToken(result.attempts.back().tier(), *first_delta - start);
   }
@@ -354,6 +455,7 @@ grpc::Status RouterServiceImpl::Explain(grpc::ServerContext* context,
                                         v1::ExplainResponse* response) {
   absl::StatusOr<Routed> routed = Route(context, request->request(), /*streaming=*/false);
   if (!routed.ok()) return Reply(context, routed.status());
+  Annotate(context, *routed, nullptr);
   FillDecision(routed->decision, routed->caller, routed->request_id, routed->classification,
                response->mutable_decision());
   for (const Candidate& c : routed->decision.candidates) {

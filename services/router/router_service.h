@@ -11,8 +11,21 @@
 //
 // ChatStream sends the decision first, then the deltas of the attempt that
 // serves, then a summary (complete=false and a non-OK status when the answer
-// was cut after its first delta). Not yet: escalate_from answers
-// UNIMPLEMENTED (there is no request history to escalate from yet).
+// was cut after its first delta).
+//
+// Escalation: every served request is remembered in the RequestHistory (its
+// tier and body, per tenant). A request with escalate_from=<id> of the same
+// tenant is routed from the tier above the one that served <id> (Decide's
+// escalate_from_tier), billed like any request and counted in
+// tiermesh_router_escalations_total; it may carry no messages, and then the
+// remembered ones are re-run (with the escalation's own hints). An unknown,
+// expired or other tenant's id is NOT_FOUND; an escalation of an answer from
+// the highest tier is FAILED_PRECONDITION. Without a history (deps.history
+// null) escalate_from answers UNIMPLEMENTED.
+//
+// Requests refused before a backend is chosen (authentication, bad input, an
+// unknown escalation, no eligible backend) are counted in
+// tiermesh_router_requests_total with tier="none" and the code as outcome.
 #ifndef TIERMESH_SERVICES_ROUTER_ROUTER_SERVICE_H_
 #define TIERMESH_SERVICES_ROUTER_ROUTER_SERVICE_H_
 
@@ -23,8 +36,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/types/optional.h"
 #include "grpcpp/server_context.h"
 
+#include "services/common/server/tracing_interceptor.h"
+#include "services/common/tracing/tracer.h"
 #include "services/router/auth.h"
 #include "services/router/backend_client.h"
 #include "services/router/breaker.h"
@@ -33,7 +49,9 @@
 #include "services/router/clock.h"
 #include "services/router/decide.h"
 #include "services/router/executor.h"
+#include "services/router/load_poller.h"
 #include "services/router/policy.h"
+#include "services/router/request_history.h"
 #include "services/router/retry_budget.h"
 #include "services/router/router_metrics.h"
 #include "tiermesh/v1/router.grpc.pb.h"
@@ -50,6 +68,16 @@ struct RouterDeps {
   BudgetStore* budget = nullptr;
   const Clock* clock = nullptr;
   RouterMetrics* metrics = nullptr;
+  // Backends' polled load (GetLoad), for the choice of replica; may be null.
+  const LoadSource* loads = nullptr;
+  // Recent requests, for escalate_from; null: escalation is not offered.
+  RequestHistory* history = nullptr;
+  // Client spans for the classifier call (the executor makes the attempts'),
+  // children of the call's server span; Noop: none.
+  tracing::Tracer tracer = tracing::Tracer::Noop();
+  // The server spans of the tracing interceptor, to tag the request's span
+  // with the decision (tier, rule, policy version); may be null.
+  std::shared_ptr<server::ServerSpans> server_spans = nullptr;
 };
 
 // The routing facts of a request: from its body, its classification (unset:
@@ -83,15 +111,27 @@ class RouterServiceImpl final : public v1::RouterService::Service {
   struct Routed {
     std::shared_ptr<const Policy> policy;
     Caller caller;
+    // An escalation without messages: the remembered request it re-runs.
+    absl::optional<v1::ChatRequest> replayed;
     std::string request_id;
     v1::Classification classification;
     RequestFacts facts;
     Decision decision;
     absl::Time deadline;
   };
-  // Auth, validation, classification and the decision, shared by all calls.
+  // Auth, validation, escalation lookup, classification and the decision,
+  // shared by all calls. `caller` is set as soon as the caller is known.
   absl::StatusOr<Routed> Route(grpc::ServerContext* context, const v1::ChatRequest& request,
-                               bool streaming);
+                               bool streaming, absl::optional<Caller>* caller = nullptr);
+  // The request that runs: the replayed one of an escalation, else `request`.
+  static const v1::ChatRequest& Effective(const Routed& routed, const v1::ChatRequest& request) {
+    return routed.replayed ? *routed.replayed : request;
+  }
+  // Counts a request refused before routing (when metrics are on).
+  void ObserveRejected(const absl::optional<Caller>& caller, const absl::Status& status) const;
+  // Remembers a served request for later escalations.
+  void Remember(const Routed& routed, const v1::ChatRequest& request,
+                const ExecutionResult& result) const;
   std::string NewRequestId();
   // The executor's input for a routed request; UNAUTHENTICATED for a byok
   // caller without its provider key.
@@ -101,6 +141,9 @@ class RouterServiceImpl final : public v1::RouterService::Service {
   // The decision with every attempt and the candidate that served.
   void FillOutcome(const Routed& routed, ExecutionResult& result, v1::RoutingDecision* out) const;
   void Observe(const Routed& routed, const ExecutionResult& result, absl::Time start) const;
+  // Tags the call's server span with the decision and its outcome.
+  void Annotate(grpc::ServerContext* context, const Routed& routed,
+                const ExecutionResult* result) const;
 
   const RouterDeps deps_;
   AttemptExecutor executor_;

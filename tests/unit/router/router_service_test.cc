@@ -216,7 +216,8 @@ class RouterServiceTest : public ::testing::Test {
     metrics_ = *std::move(metrics);
     service_ = std::make_unique<RouterServiceImpl>(
         policy_, RouterDeps{classifier_client_.get(), &backends_, breakers_.get(),
-                            retry_budget_.get(), budget_.get(), &clock_, metrics_.get()});
+                            retry_budget_.get(), budget_.get(), &clock_, metrics_.get(),
+                            /*loads=*/nullptr, &history_});
     router_server_ = Serve("router", service_.get());
     ASSERT_NE(router_server_, nullptr);
     stub_ = v1::RouterService::NewStub(grpc::CreateChannel(
@@ -256,6 +257,7 @@ class RouterServiceTest : public ::testing::Test {
   std::unique_ptr<InMemoryBudgetStore> budget_;
   prometheus::Registry registry_;
   std::unique_ptr<RouterMetrics> metrics_;
+  InMemoryRequestHistory history_{RequestHistoryOptions{}, &clock_};
   std::unique_ptr<RouterServiceImpl> service_;
   std::unique_ptr<server::RunningServer> router_server_;
   std::unique_ptr<v1::RouterService::Stub> stub_;
@@ -387,6 +389,142 @@ TEST_F(RouterServiceTest, ExplainCallsNoBackend) {
   EXPECT_EQ(response.candidates(1).circuit_state(), "closed");
   EXPECT_EQ(local_.calls(), 0);
   EXPECT_EQ(cloud_.calls(), 0);
+}
+
+v1::ChatRequest EscalationOf(const std::string& request_id) {
+  v1::ChatRequest request;
+  request.set_escalate_from(request_id);
+  return request;
+}
+
+TEST_F(RouterServiceTest, EscalationRerunsTheRequestAtTheNextTierUp) {
+  v1::ChatResponse first;
+  {
+    grpc::ClientContext context;
+    Prepare(&context);
+    ASSERT_TRUE(stub_->Chat(&context, Hello(), &first).ok());
+  }
+  ASSERT_EQ(first.decision().tier(), "local_fast");
+  grpc::ClientContext context;
+  Prepare(&context);
+  v1::ChatResponse second;
+  // No messages: the remembered ones are re-run.
+  grpc::Status status = stub_->Chat(&context, EscalationOf(first.decision().request_id()), &second);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(second.message().content(), "from cloud (cloud-cheap)");
+  EXPECT_TRUE(second.decision().escalation());
+  EXPECT_EQ(second.decision().tier(), "cloud_cheap");
+  EXPECT_NE(second.decision().request_id(), first.decision().request_id());
+  EXPECT_EQ(local_.calls(), 1);
+  // Billed like any request.
+  EXPECT_EQ(second.cost().nano_usd(), 750'000);
+  EXPECT_EQ(budget_->Snapshot("acme").global_spent, 750'000);
+  EXPECT_EQ(MetricValue(registry_, "tiermesh_router_escalations_total",
+                        {{"from_tier", "local_fast"}, {"to_tier", "cloud_cheap"}}),
+            1);
+  EXPECT_EQ(MetricValue(registry_, "tiermesh_router_requests_total",
+                        {{"tier", "cloud_cheap"},
+                         {"backend", "cheap"},
+                         {"user_tier", "paid"},
+                         {"outcome", "ok"}}),
+            1);
+
+  // The escalated answer came from the highest tier: nothing is above it.
+  grpc::ClientContext again;
+  Prepare(&again);
+  v1::ChatResponse third;
+  status = stub_->Chat(&again, EscalationOf(second.decision().request_id()), &third);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_EQ(cloud_.calls(), 1);
+}
+
+TEST_F(RouterServiceTest, StreamEscalationWithItsOwnMessages) {
+  v1::ChatResponse first;
+  {
+    grpc::ClientContext context;
+    Prepare(&context);
+    ASSERT_TRUE(stub_->Chat(&context, Hello(), &first).ok());
+  }
+  grpc::ClientContext context;
+  Prepare(&context);
+  v1::ChatStreamRequest request;
+  *request.mutable_request() = Hello();
+  request.mutable_request()->set_escalate_from(first.decision().request_id());
+  auto reader = stub_->ChatStream(&context, request);
+  v1::ChatStreamResponse event;
+  std::string text;
+  while (reader->Read(&event)) {
+    if (event.has_delta()) text += event.delta().content();
+    if (event.has_decision()) {
+      EXPECT_TRUE(event.decision().escalation());
+    }
+  }
+  grpc::Status status = reader->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(text, "from cloud (cloud-cheap)");
+  EXPECT_EQ(MetricValue(registry_, "tiermesh_router_escalations_total",
+                        {{"from_tier", "local_fast"}, {"to_tier", "cloud_cheap"}}),
+            1);
+}
+
+TEST_F(RouterServiceTest, EscalationOfAnotherTenantsRequestIsNotFound) {
+  v1::ChatResponse first;
+  {
+    grpc::ClientContext context;
+    Prepare(&context);
+    ASSERT_TRUE(stub_->Chat(&context, Hello(), &first).ok());
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  context.AddMetadata("authorization", std::string("Bearer ") + kByokKey);
+  context.AddMetadata(kProviderKeyMetadata, "sk-own");
+  v1::ChatResponse response;
+  grpc::Status status =
+      stub_->Chat(&context, EscalationOf(first.decision().request_id()), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+  EXPECT_EQ(cloud_.calls(), 0);
+  EXPECT_EQ(
+      MetricValue(
+          registry_, "tiermesh_router_requests_total",
+          {{"tier", "none"}, {"backend", "none"}, {"user_tier", "byok"}, {"outcome", "not_found"}}),
+      1);
+
+  grpc::ClientContext unknown;
+  Prepare(&unknown);
+  status = stub_->Chat(&unknown, EscalationOf("req-never-seen"), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(RouterServiceTest, RequestsRefusedBeforeRoutingAreCounted) {
+  {
+    grpc::ClientContext context;
+    Prepare(&context, /*with_key=*/false);
+    v1::ChatResponse response;
+    EXPECT_EQ(stub_->Chat(&context, Hello(), &response).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext context;
+    Prepare(&context);
+    v1::ChatStreamRequest empty;
+    auto reader = stub_->ChatStream(&context, empty);
+    v1::ChatStreamResponse event;
+    while (reader->Read(&event)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  EXPECT_EQ(MetricValue(registry_, "tiermesh_router_requests_total",
+                        {{"tier", "none"},
+                         {"backend", "none"},
+                         {"user_tier", "unknown"},
+                         {"outcome", "unauthenticated"}}),
+            1);
+  EXPECT_EQ(MetricValue(registry_, "tiermesh_router_requests_total",
+                        {{"tier", "none"},
+                         {"backend", "none"},
+                         {"user_tier", "paid"},
+                         {"outcome", "invalid_argument"}}),
+            1);
 }
 
 struct StreamResult {

@@ -1,0 +1,361 @@
+// GetLoad polling and replica choice: the pure mapping from a report to an
+// EndpointLoad (table-driven), the poller against in-process fake
+// InferenceService servers on port 0 (reports, staleness, failures), the
+// executor balancing one backend's two replicas by their reported load, and
+// one client span per backend attempt whose context reaches the backend.
+#include "services/router/load_poller.h"
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "grpcpp/server_context.h"
+#include "gtest/gtest.h"
+
+#include "services/common/server/server.h"
+#include "services/common/status/status_matchers.h"
+#include "services/common/tracing/span_context.h"
+#include "services/common/tracing/tracer.h"
+#include "services/router/budget.h"
+#include "services/router/decide.h"
+#include "services/router/executor.h"
+#include "tests/unit/common/tracing/tracing_fakes.h"
+#include "tests/unit/router/fake_clock.h"
+#include "tiermesh/v1/inference.grpc.pb.h"
+
+namespace tiermesh::router {
+namespace {
+
+using testing::FakeClock;
+
+v1::ModelLoad Model(const std::string& name, v1::ModelState state, int busy, int total,
+                    bool accepting = true) {
+  v1::ModelLoad m;
+  m.set_model(name);
+  m.set_state(state);
+  m.set_slots_busy(busy);
+  m.set_slots_total(total);
+  m.set_accepting(accepting);
+  return m;
+}
+
+TEST(EndpointLoadFromReportTest, Table) {
+  struct Case {
+    const char* name;
+    absl::optional<v1::GetLoadResponse> report;
+    bool reported;
+    bool usable;
+    int32_t slots_busy;
+  };
+  auto response = [](bool ready, std::vector<v1::ModelLoad> models) {
+    v1::GetLoadResponse r;
+    r.set_ready(ready);
+    for (v1::ModelLoad& m : models) *r.add_models() = std::move(m);
+    return r;
+  };
+  const std::vector<Case> cases = {
+      {"no report", absl::nullopt, false, true, 0},
+      {"service not ready", response(false, {}), true, false, 0},
+      {"model ready", response(true, {Model("m", v1::MODEL_STATE_READY, 3, 4)}), true, true, 3},
+      {"model loadable on demand", response(true, {Model("m", v1::MODEL_STATE_UNLOADED, 0, 4)}),
+       true, true, 0},
+      {"model loading", response(true, {Model("m", v1::MODEL_STATE_LOADING, 0, 4)}), true, false,
+       0},
+      {"model failed", response(true, {Model("m", v1::MODEL_STATE_FAILED, 0, 4)}), true, false, 0},
+      {"not accepting", response(true, {Model("m", v1::MODEL_STATE_READY, 4, 4, false)}), true,
+       false, 4},
+      {"other models only", response(true, {Model("x", v1::MODEL_STATE_READY, 1, 4)}), false, true,
+       0},
+      {"the right one of several",
+       response(true, {Model("x", v1::MODEL_STATE_FAILED, 0, 4),
+                       Model("m", v1::MODEL_STATE_READY, 2, 4)}),
+       true, true, 2},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    absl::optional<LoadReport> report;
+    if (c.report) report = LoadReport{*c.report, absl::Now()};
+    const EndpointLoad load = EndpointLoadFromReport("e:1", "m", report, 1);
+    EXPECT_EQ(load.endpoint, "e:1");
+    EXPECT_EQ(load.router_in_flight, 1);
+    EXPECT_EQ(load.reported, c.reported);
+    EXPECT_EQ(ScoreEndpoint(load).usable, c.usable);
+    EXPECT_EQ(load.slots_busy, c.slots_busy);
+  }
+}
+
+TEST(PolledEndpointsTest, EveryDistinctEndpointSorted) {
+  Policy policy;
+  BackendConfig a;
+  a.endpoints = {"b:2", "a:1"};
+  BackendConfig b;
+  b.endpoints = {"a:1", "c:3"};
+  policy.backends = {a, b};
+  EXPECT_EQ(PolledEndpoints(policy), (std::vector<std::string>{"a:1", "b:2", "c:3"}));
+}
+
+// An InferenceService that reports a settable load for model "m" and answers
+// Generate, counting calls and keeping the traceparent it received.
+class FakeReplica final : public v1::InferenceService::Service {
+ public:
+  void SetBusy(int busy) { busy_ = busy; }
+  void FailLoad(bool fail) { fail_load_ = fail; }
+  int generates() const { return generates_; }
+  int load_calls() const { return load_calls_; }
+  std::vector<std::string> traceparents() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return traceparents_;
+  }
+
+  grpc::Status GetLoad(grpc::ServerContext* context, const v1::GetLoadRequest*,
+                       v1::GetLoadResponse* response) override {
+    ++load_calls_;
+    if (context->deadline() == std::chrono::system_clock::time_point::max()) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "fake: GetLoad without a deadline");
+    }
+    if (fail_load_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake: down");
+    response->set_ready(true);
+    *response->add_models() = Model("m", v1::MODEL_STATE_READY, busy_, 4);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
+                        v1::GenerateResponse* response) override {
+    ++generates_;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = context->client_metadata().find("traceparent");
+      traceparents_.push_back(it == context->client_metadata().end()
+                                  ? ""
+                                  : std::string(it->second.data(), it->second.size()));
+    }
+    response->mutable_message()->set_content("ok");
+    response->set_finish_reason(v1::FINISH_REASON_STOP);
+    response->set_model(request->model());
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::atomic<int> busy_{0};
+  std::atomic<bool> fail_load_{false};
+  std::atomic<int> generates_{0};
+  std::atomic<int> load_calls_{0};
+  mutable std::mutex mu_;
+  std::vector<std::string> traceparents_;
+};
+
+std::unique_ptr<server::RunningServer> Serve(grpc::Service* service) {
+  server::ServerOptions options;
+  options.service_name = "replica";
+  options.grpc_address = "127.0.0.1:0";
+  options.drain_timeout = absl::Seconds(1);
+  server::ServerComponents parts;
+  parts.services = {service};
+  absl::StatusOr<std::unique_ptr<server::RunningServer>> s =
+      server::RunningServer::Start(options, parts);
+  EXPECT_TRUE(s.ok()) << s.status();
+  if (!s.ok()) return nullptr;
+  (*s)->SetServing(true);
+  return *std::move(s);
+}
+
+constexpr char kPolicy[] = R"yaml(
+classifier: {endpoint: "127.0.0.1:1"}
+tiers:
+  - {name: local_fast, location: local}
+backends:
+  - name: pool
+    tier: local_fast
+    endpoints: ["$A", "$B"]
+    model: m
+    price: {input_usd_per_mtok: 0, output_usd_per_mtok: 0}
+    capabilities: {max_context_tokens: 4096}
+rules:
+  - {name: default, tier: local_fast}
+budgets: {global_daily_usd: 100}
+callers:
+  allow_anonymous: true
+)yaml";
+
+class LoadPollerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_a_ = Serve(&a_);
+    server_b_ = Serve(&b_);
+    ASSERT_NE(server_a_, nullptr);
+    ASSERT_NE(server_b_, nullptr);
+    endpoint_a_ = absl::StrCat("127.0.0.1:", server_a_->port());
+    endpoint_b_ = absl::StrCat("127.0.0.1:", server_b_->port());
+    LoadPollerOptions options;
+    options.max_age = absl::Seconds(5);
+    poller_ = std::make_unique<LoadPoller>(&backends_, &clock_, options);
+    poller_->SetEndpoints({endpoint_a_, endpoint_b_});
+  }
+
+  FakeReplica a_, b_;
+  std::unique_ptr<server::RunningServer> server_a_, server_b_;
+  std::string endpoint_a_, endpoint_b_;
+  // Starts at real time: GetLoad deadlines are derived from it.
+  FakeClock clock_{absl::Now()};
+  GrpcBackendClientFactory backends_;
+  std::unique_ptr<LoadPoller> poller_;
+};
+
+TEST_F(LoadPollerTest, KeepsEachEndpointsLatestReportUntilItIsStale) {
+  a_.SetBusy(3);
+  b_.SetBusy(1);
+  EXPECT_FALSE(poller_->Latest(endpoint_a_).has_value());
+  poller_->PollOnce();
+  EXPECT_EQ(a_.load_calls(), 1);
+  absl::optional<LoadReport> ra = poller_->Latest(endpoint_a_);
+  absl::optional<LoadReport> rb = poller_->Latest(endpoint_b_);
+  ASSERT_TRUE(ra.has_value());
+  ASSERT_TRUE(rb.has_value());
+  EXPECT_EQ(ra->response.models(0).slots_busy(), 3);
+  EXPECT_EQ(rb->response.models(0).slots_busy(), 1);
+
+  // A failing endpoint keeps its last report until it ages out.
+  a_.FailLoad(true);
+  clock_.Advance(absl::Seconds(3));
+  poller_->PollOnce();
+  ASSERT_TRUE(poller_->Latest(endpoint_a_).has_value());
+  clock_.Advance(absl::Seconds(3));
+  EXPECT_FALSE(poller_->Latest(endpoint_a_).has_value());
+  EXPECT_TRUE(poller_->Latest(endpoint_b_).has_value());
+
+  // An endpoint dropped from the policy loses its report and is not polled.
+  poller_->SetEndpoints({endpoint_a_});
+  EXPECT_FALSE(poller_->Latest(endpoint_b_).has_value());
+  const int b_calls = b_.load_calls();
+  poller_->PollOnce();
+  EXPECT_EQ(b_.load_calls(), b_calls);
+}
+
+TEST_F(LoadPollerTest, UnreachableEndpointIsSkippedWithinItsDeadline) {
+  poller_->SetEndpoints({"127.0.0.1:1", endpoint_a_});
+  const absl::Time start = absl::Now();
+  poller_->PollOnce();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_FALSE(poller_->Latest("127.0.0.1:1").has_value());
+  EXPECT_TRUE(poller_->Latest(endpoint_a_).has_value());
+}
+
+TEST_F(LoadPollerTest, ThreadPollsInTheBackground) {
+  LoadPollerOptions options;
+  options.interval = absl::Milliseconds(20);
+  LoadPoller poller(&backends_, &clock_, options);
+  poller.SetEndpoints({endpoint_a_});
+  poller.Start();
+  // Bounded wait for the thread's first rounds (real time, but no fixed sleep).
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (a_.load_calls() < 2 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_GE(a_.load_calls(), 2);
+}
+
+class ExecutorWithLoadsTest : public LoadPollerTest {
+ protected:
+  void SetUp() override {
+    LoadPollerTest::SetUp();
+    if (HasFatalFailure()) return;
+    absl::StatusOr<Policy> policy =
+        ParsePolicyText(absl::StrReplaceAll(kPolicy, {{"$A", endpoint_a_}, {"$B", endpoint_b_}}));
+    ASSERT_OK(policy.status());
+    policy_ = *std::move(policy);
+    breakers_.Sync(policy_);
+    RequestFacts facts;
+    facts.task = TaskType::kChat;
+    facts.prompt_tokens = 10;
+    facts.user_tier = UserTier::kPaid;
+    absl::StatusOr<Decision> decision = Decide(policy_, facts, RuntimeView());
+    ASSERT_OK(decision.status());
+    decision_ = *std::move(decision);
+  }
+
+  ExecuteRequest Request() {
+    ExecuteRequest req;
+    req.policy = &policy_;
+    req.decision = &decision_;
+    req.caller.tenant = "t";
+    req.caller.user_tier = UserTier::kPaid;
+    req.request.add_messages()->set_content("hi");
+    req.call.deadline = absl::Now() + absl::Seconds(10);
+    req.call.request_id = "req-1";
+    return req;
+  }
+
+  Policy policy_;
+  Decision decision_;
+  BreakerSet breakers_{&clock_};
+  RetryBudget retry_budget_{RetryBudgetSettings{}, &clock_};
+  InMemoryBudgetStore budget_{BudgetLimits{}, &clock_};
+};
+
+TEST_F(ExecutorWithLoadsTest, ReplicasAreBalancedByReportedLoad) {
+  AttemptExecutor executor(
+      {&backends_, &breakers_, &retry_budget_, &budget_, &clock_, poller_.get()});
+  a_.SetBusy(3);  // 3 of 4 slots busy
+  b_.SetBusy(0);
+  poller_->PollOnce();
+  for (int i = 0; i < 6; ++i) ASSERT_OK(executor.Execute(Request()).status);
+  EXPECT_EQ(a_.generates(), 0);
+  EXPECT_EQ(b_.generates(), 6);
+
+  // The load moves: so do the requests.
+  a_.SetBusy(0);
+  b_.SetBusy(4);
+  poller_->PollOnce();
+  for (int i = 0; i < 4; ++i) ASSERT_OK(executor.Execute(Request()).status);
+  EXPECT_EQ(a_.generates(), 4);
+  EXPECT_EQ(b_.generates(), 6);
+}
+
+TEST_F(ExecutorWithLoadsTest, WithoutReportsReplicasShare) {
+  AttemptExecutor executor({&backends_, &breakers_, &retry_budget_, &budget_, &clock_, nullptr});
+  for (int i = 0; i < 6; ++i) ASSERT_OK(executor.Execute(Request()).status);
+  EXPECT_EQ(a_.generates() + b_.generates(), 6);
+  EXPECT_GT(a_.generates(), 0);
+  EXPECT_GT(b_.generates(), 0);
+}
+
+TEST_F(ExecutorWithLoadsTest, OneClientSpanPerAttemptReachesTheBackend) {
+  auto processor = std::make_shared<tracing::testing::CapturingProcessor>();
+  tracing::TracerOptions options;
+  options.processor = processor;
+  tracing::Tracer tracer(options);
+  ExecutorDeps deps{&backends_, &breakers_, &retry_budget_, &budget_, &clock_, poller_.get()};
+  deps.tracer = tracer;
+  AttemptExecutor executor(deps);
+  // The request's (server) span, as the interceptor would have it.
+  tracing::Span server =
+      tracer.StartSpan("tiermesh.v1.RouterService/Chat", tracing::SpanKind::kServer);
+  ExecuteRequest req = Request();
+  req.call.traceparent = tracing::FormatTraceparent(server.context());
+  ASSERT_OK(executor.Execute(req).status);
+  server.End();
+
+  std::vector<tracing::SpanData> spans = processor->Spans();
+  ASSERT_EQ(spans.size(), 2u);
+  const tracing::SpanData& attempt = spans[0];
+  EXPECT_EQ(attempt.name, "tiermesh.v1.InferenceService/Generate");
+  EXPECT_EQ(attempt.kind, tracing::SpanKind::kClient);
+  EXPECT_EQ(attempt.context.trace_id, server.context().trace_id);
+  EXPECT_EQ(attempt.parent_span_id, server.context().span_id);
+  EXPECT_EQ(attempt.status_code, tracing::SpanStatusCode::kOk);
+  std::map<std::string, tracing::AttributeValue> attrs(attempt.attributes.begin(),
+                                                       attempt.attributes.end());
+  EXPECT_EQ(attrs["tiermesh.backend"], tracing::AttributeValue("pool"));
+  EXPECT_EQ(attrs["tiermesh.tier"], tracing::AttributeValue("local_fast"));
+  // The backend continues the attempt's span, not the server span.
+  std::vector<std::string> seen = a_.traceparents();
+  for (const std::string& t : b_.traceparents()) seen.push_back(t);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], tracing::FormatTraceparent(attempt.context));
+}
+
+}  // namespace
+}  // namespace tiermesh::router
