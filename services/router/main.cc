@@ -21,7 +21,6 @@
 #include "services/common/config/env.h"
 #include "services/common/config/file_watcher.h"
 #include "services/common/config/loader.h"
-#include "services/common/http/http_client.h"
 #include "services/common/logging/logger.h"
 #include "services/common/metrics/metrics_server.h"
 #include "services/common/server/flags.h"
@@ -99,17 +98,8 @@ int Run(int argc, char** argv) {
   loads.SetEndpoints(PolledEndpoints(*policy));
   loads.Start();
 
-  absl::StatusOr<tracing::TracingConfig> tracing_config =
-      tracing::TracingConfigFromEnv(config::ProcessEnv(), kService);
-  if (!tracing_config.ok()) server::Fatal(kService, tracing_config.status().message());
-  std::shared_ptr<http::HttpTransport> transport;
-  if (tracing_config->enabled) {
-    absl::StatusOr<std::unique_ptr<http::HttpTransport>> curl =
-        http::NewCurlHttpTransport(http::CurlTransportOptions{});
-    if (!curl.ok()) server::Fatal(kService, curl.status().message());
-    transport = *std::move(curl);
-  }
-  absl::StatusOr<tracing::Tracer> tracer = tracing::NewTracer(*tracing_config, transport, logger);
+  absl::StatusOr<tracing::Tracer> tracer =
+      tracing::NewTracerFromEnv(config::ProcessEnv(), kService, logger);
   if (!tracer.ok()) server::Fatal(kService, tracer.status().message());
   auto spans = std::make_shared<server::ServerSpans>();
 

@@ -259,4 +259,19 @@ absl::StatusOr<Tracer> NewTracer(const TracingConfig& config,
   return Tracer(std::move(tracer_options));
 }
 
+absl::StatusOr<Tracer> NewTracerFromEnv(const config::EnvLookup& env,
+                                        absl::string_view default_service_name,
+                                        logging::Logger logger) {
+  absl::StatusOr<TracingConfig> config = TracingConfigFromEnv(env, default_service_name);
+  if (!config.ok()) return config.status();
+  std::shared_ptr<http::HttpTransport> transport;
+  if (config->enabled) {
+    absl::StatusOr<std::unique_ptr<http::HttpTransport>> curl =
+        http::NewCurlHttpTransport(http::CurlTransportOptions{});
+    if (!curl.ok()) return curl.status();
+    transport = *std::move(curl);
+  }
+  return NewTracer(*config, std::move(transport), std::move(logger));
+}
+
 }  // namespace tiermesh::tracing

@@ -68,6 +68,12 @@ struct TracingConfig {
                                                std::shared_ptr<http::HttpTransport> transport,
                                                logging::Logger logger);
 
+// What a service's main does: TracingConfigFromEnv, a libcurl transport only
+// when tracing is enabled, then NewTracer. Errors name the bad variable.
+[[nodiscard]] absl::StatusOr<Tracer> NewTracerFromEnv(const config::EnvLookup& env,
+                                                      absl::string_view default_service_name,
+                                                      logging::Logger logger);
+
 }  // namespace tiermesh::tracing
 
 #endif  // TIERMESH_SERVICES_COMMON_TRACING_TRACING_CONFIG_H_

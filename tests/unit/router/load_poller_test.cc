@@ -26,6 +26,7 @@
 #include "services/router/executor.h"
 #include "tests/unit/common/tracing/tracing_fakes.h"
 #include "tests/unit/router/fake_clock.h"
+#include "tests/unit/router/test_util.h"
 #include "tiermesh/v1/inference.grpc.pb.h"
 
 namespace tiermesh::router {
@@ -149,21 +150,6 @@ class FakeReplica final : public v1::InferenceService::Service {
   std::vector<std::string> traceparents_;
 };
 
-std::unique_ptr<server::RunningServer> Serve(grpc::Service* service) {
-  server::ServerOptions options;
-  options.service_name = "replica";
-  options.grpc_address = "127.0.0.1:0";
-  options.drain_timeout = absl::Seconds(1);
-  server::ServerComponents parts;
-  parts.services = {service};
-  absl::StatusOr<std::unique_ptr<server::RunningServer>> s =
-      server::RunningServer::Start(options, parts);
-  EXPECT_TRUE(s.ok()) << s.status();
-  if (!s.ok()) return nullptr;
-  (*s)->SetServing(true);
-  return *std::move(s);
-}
-
 constexpr char kPolicy[] = R"yaml(
 classifier: {endpoint: "127.0.0.1:1"}
 tiers:
@@ -185,8 +171,8 @@ callers:
 class LoadPollerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_a_ = Serve(&a_);
-    server_b_ = Serve(&b_);
+    server_a_ = testing::ServeInProcess("replica-a", &a_);
+    server_b_ = testing::ServeInProcess("replica-b", &b_);
     ASSERT_NE(server_a_, nullptr);
     ASSERT_NE(server_b_, nullptr);
     endpoint_a_ = absl::StrCat("127.0.0.1:", server_a_->port());

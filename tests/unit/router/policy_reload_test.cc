@@ -20,26 +20,13 @@
 #include "services/common/config/file_watcher.h"
 #include "services/common/status/status_matchers.h"
 #include "tests/unit/router/test_policy.h"
+#include "tests/unit/router/test_util.h"
 
 namespace tiermesh::router {
 namespace {
 
 using ::testing::HasSubstr;
-
-double Value(prometheus::Registry& registry, const std::string& name,
-             const std::map<std::string, std::string>& labels) {
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const prometheus::ClientMetric& metric : family.metric) {
-      std::map<std::string, std::string> got;
-      for (const prometheus::ClientMetric::Label& l : metric.label) got[l.name] = l.value;
-      if (got != labels) continue;
-      return family.type == prometheus::MetricType::Gauge ? metric.gauge.value
-                                                          : metric.counter.value;
-    }
-  }
-  return -1;
-}
+using testing::MetricValue;
 
 class PolicyReloadTest : public ::testing::Test {
  protected:
@@ -79,11 +66,13 @@ TEST_F(PolicyReloadTest, ValidChangeIsAppliedAndItsVersionExported) {
   EXPECT_EQ(applied_[0]->defaults.max_tokens, 300);
   EXPECT_NE(applied_[0]->version, initial_->version);
   EXPECT_EQ(reloader_->current(), applied_[0]);
-  EXPECT_EQ(Value(registry_, "tiermesh_router_policy_info", {{"version", applied_[0]->version}}),
-            1);
+  EXPECT_EQ(
+      MetricValue(registry_, "tiermesh_router_policy_info", {{"version", applied_[0]->version}}),
+      1);
   // The old version's series is gone, not left at 1.
-  EXPECT_EQ(Value(registry_, "tiermesh_router_policy_info", {{"version", initial_->version}}), -1);
-  EXPECT_EQ(Value(registry_, "tiermesh_router_policy_reloads_total", {{"result", "ok"}}), 1);
+  EXPECT_EQ(MetricValue(registry_, "tiermesh_router_policy_info", {{"version", initial_->version}}),
+            -1);
+  EXPECT_EQ(MetricValue(registry_, "tiermesh_router_policy_reloads_total", {{"result", "ok"}}), 1);
   EXPECT_THAT(sink_->Lines(), ::testing::Contains(HasSubstr("policy reloaded")));
 }
 
@@ -116,9 +105,11 @@ TEST_F(PolicyReloadTest, BadFilesAreRejectedAndTheOldPolicyKeepsServing) {
     EXPECT_EQ(reloader_->current(), initial_);
   }
   EXPECT_TRUE(applied_.empty());
-  EXPECT_EQ(Value(registry_, "tiermesh_router_policy_reloads_total", {{"result", "rejected"}}),
-            static_cast<double>(cases.size()));
-  EXPECT_EQ(Value(registry_, "tiermesh_router_policy_info", {{"version", initial_->version}}), 1);
+  EXPECT_EQ(
+      MetricValue(registry_, "tiermesh_router_policy_reloads_total", {{"result", "rejected"}}),
+      static_cast<double>(cases.size()));
+  EXPECT_EQ(MetricValue(registry_, "tiermesh_router_policy_info", {{"version", initial_->version}}),
+            1);
   const std::vector<std::string> lines = sink_->Lines();
   ASSERT_FALSE(lines.empty());
   EXPECT_THAT(lines[0], HasSubstr("policy reload rejected"));

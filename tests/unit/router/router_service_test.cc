@@ -22,12 +22,15 @@
 #include "services/common/status/status_matchers.h"
 #include "services/router/auth.h"
 #include "tests/unit/router/fake_clock.h"
+#include "tests/unit/router/test_util.h"
 #include "tiermesh/v1/classifier.grpc.pb.h"
 #include "tiermesh/v1/inference.grpc.pb.h"
 #include "tiermesh/v1/router.grpc.pb.h"
 
 namespace tiermesh::router {
 namespace {
+
+using testing::MetricValue;
 
 constexpr char kKey[] = "test-key-123";
 constexpr char kByokKey[] = "byok-key-456";
@@ -158,40 +161,12 @@ callers:
     - {name: own, sha256: "$BYOK_HASH", tenant: diy, user_tier: byok}
 )yaml";
 
-std::unique_ptr<server::RunningServer> Serve(const std::string& name, grpc::Service* service) {
-  server::ServerOptions options;
-  options.service_name = name;
-  options.grpc_address = "127.0.0.1:0";
-  options.drain_timeout = absl::Seconds(1);
-  server::ServerComponents parts;
-  parts.services = {service};
-  absl::StatusOr<std::unique_ptr<server::RunningServer>> s =
-      server::RunningServer::Start(options, parts);
-  EXPECT_TRUE(s.ok()) << s.status();
-  if (!s.ok()) return nullptr;
-  (*s)->SetServing(true);
-  return *std::move(s);
-}
-
-double MetricValue(prometheus::Registry& registry, const std::string& family_name,
-                   const std::map<std::string, std::string>& labels) {
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    if (family.name != family_name) continue;
-    for (const prometheus::ClientMetric& metric : family.metric) {
-      std::map<std::string, std::string> got;
-      for (const prometheus::ClientMetric::Label& l : metric.label) got[l.name] = l.value;
-      if (got == labels) return metric.counter.value;
-    }
-  }
-  return -1;
-}
-
 class RouterServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    local_server_ = Serve("local", &local_);
-    cloud_server_ = Serve("cloud", &cloud_);
-    classifier_server_ = Serve("classifier", &classifier_service_);
+    local_server_ = testing::ServeInProcess("local", &local_);
+    cloud_server_ = testing::ServeInProcess("cloud", &cloud_);
+    classifier_server_ = testing::ServeInProcess("classifier", &classifier_service_);
     ASSERT_NE(local_server_, nullptr);
     ASSERT_NE(cloud_server_, nullptr);
     ASSERT_NE(classifier_server_, nullptr);
@@ -218,7 +193,7 @@ class RouterServiceTest : public ::testing::Test {
         policy_, RouterDeps{classifier_client_.get(), &backends_, breakers_.get(),
                             retry_budget_.get(), budget_.get(), &clock_, metrics_.get(),
                             /*loads=*/nullptr, &history_});
-    router_server_ = Serve("router", service_.get());
+    router_server_ = testing::ServeInProcess("router", service_.get());
     ASSERT_NE(router_server_, nullptr);
     stub_ = v1::RouterService::NewStub(grpc::CreateChannel(
         absl::StrCat("127.0.0.1:", router_server_->port()), grpc::InsecureChannelCredentials()));
