@@ -680,4 +680,10 @@ pid_t ModelManager::ProcessId(const std::string& name) const {
   return (m == nullptr || m->process == nullptr) ? -1 : m->process->pid();
 }
 
+std::shared_ptr<const LlamaClient> ModelManager::ClientOf(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Model* m = Find(name);
+  return (m == nullptr || m->residency != Residency::kReady) ? nullptr : m->client;
+}
+
 }  // namespace tiermesh::worker

@@ -126,6 +126,9 @@ class ModelManager {
   const WorkerConfig& config() const { return config_; }
   // The llama-server process of a managed model, for tests (kill -9) and logs; -1 when none.
   pid_t ProcessId(const std::string& model) const;
+  // The client of a ready model (tests read llama-server's /slots and /metrics through it);
+  // null when the model is not ready.
+  std::shared_ptr<const LlamaClient> ClientOf(const std::string& model) const;
 
  private:
   struct Model;
