@@ -19,8 +19,12 @@
 #include "prometheus/registry.h"
 
 #include "services/common/server/server.h"
+#include "services/common/server/tracing_interceptor.h"
 #include "services/common/status/status_matchers.h"
+#include "services/common/tracing/span_context.h"
+#include "services/common/tracing/tracer.h"
 #include "services/router/auth.h"
+#include "tests/unit/common/tracing/tracing_fakes.h"
 #include "tests/unit/router/fake_clock.h"
 #include "tests/unit/router/test_util.h"
 #include "tiermesh/v1/classifier.grpc.pb.h"
@@ -41,6 +45,12 @@ std::string HexHash(absl::string_view key) {
       absl::string_view(reinterpret_cast<const char*>(hash.data()), hash.size()));
 }
 
+std::string MetadataValue(const grpc::ServerContext& context, const std::string& key) {
+  auto it = context.client_metadata().find(key);
+  if (it == context.client_metadata().end()) return "";
+  return std::string(it->second.data(), it->second.size());
+}
+
 class FakeInference final : public v1::InferenceService::Service {
  public:
   explicit FakeInference(std::string name) : name_(std::move(name)) {}
@@ -50,6 +60,10 @@ class FakeInference final : public v1::InferenceService::Service {
   std::vector<std::string> provider_keys() const {
     std::lock_guard<std::mutex> lock(mu_);
     return provider_keys_;
+  }
+  std::vector<std::string> traceparents() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return traceparents_;
   }
   int calls() const { return calls_; }
 
@@ -62,6 +76,7 @@ class FakeInference final : public v1::InferenceService::Service {
       provider_keys_.push_back(it == context->client_metadata().end()
                                    ? ""
                                    : std::string(it->second.data(), it->second.size()));
+      traceparents_.push_back(MetadataValue(*context, "traceparent"));
     }
     if (context->deadline() == std::chrono::system_clock::time_point::max()) {
       return grpc::Status(grpc::StatusCode::INTERNAL, "fake: call without a deadline");
@@ -112,12 +127,22 @@ class FakeInference final : public v1::InferenceService::Service {
   std::atomic<bool> cut_streams_{false};
   mutable std::mutex mu_;
   std::vector<std::string> provider_keys_;
+  std::vector<std::string> traceparents_;
 };
 
 class FakeClassifier final : public v1::ClassifierService::Service {
  public:
-  grpc::Status Classify(grpc::ServerContext*, const v1::ClassifyRequest* request,
+  std::vector<std::string> traceparents() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return traceparents_;
+  }
+
+  grpc::Status Classify(grpc::ServerContext* context, const v1::ClassifyRequest* request,
                         v1::ClassifyResponse* response) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      traceparents_.push_back(MetadataValue(*context, "traceparent"));
+    }
     if (request->messages_size() == 0) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no messages");
     }
@@ -127,6 +152,10 @@ class FakeClassifier final : public v1::ClassifierService::Service {
     c->set_approx_tokens(20);
     return grpc::Status::OK;
   }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> traceparents_;
 };
 
 constexpr char kPolicyTemplate[] = R"yaml(
@@ -500,6 +529,86 @@ TEST_F(RouterServiceTest, RequestsRefusedBeforeRoutingAreCounted) {
                          {"user_tier", "paid"},
                          {"outcome", "invalid_argument"}}),
             1);
+}
+
+TEST_F(RouterServiceTest, OneRequestIsOneTrace) {
+  auto processor = std::make_shared<tracing::testing::CapturingProcessor>();
+  tracing::TracerOptions tracer_options;
+  tracer_options.processor = processor;
+  tracing::Tracer tracer(tracer_options);
+  auto spans = std::make_shared<server::ServerSpans>();
+  RouterDeps deps{classifier_client_.get(),
+                  &backends_,
+                  breakers_.get(),
+                  retry_budget_.get(),
+                  budget_.get(),
+                  &clock_,
+                  metrics_.get()};
+  deps.tracer = tracer;
+  deps.server_spans = spans;
+  RouterServiceImpl traced(policy_, deps);
+  server::ServerOptions options;
+  options.service_name = "traced-router";
+  options.grpc_address = "127.0.0.1:0";
+  options.drain_timeout = absl::Seconds(1);
+  server::ServerComponents parts;
+  parts.services = {&traced};
+  parts.tracer = tracer;
+  parts.server_spans = spans;
+  absl::StatusOr<std::unique_ptr<server::RunningServer>> running =
+      server::RunningServer::Start(options, parts);
+  ASSERT_OK(running.status());
+  (*running)->SetServing(true);
+  auto stub = v1::RouterService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", (*running)->port()), grpc::InsecureChannelCredentials()));
+
+  // The caller's own trace: the router continues it.
+  const std::string caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  local_.FailWith(grpc::StatusCode::UNAVAILABLE);  // two attempts: local, then cloud
+  grpc::ClientContext context;
+  Prepare(&context);
+  context.AddMetadata("traceparent", "00-" + caller_trace + "-00f067aa0ba902b7-01");
+  v1::ChatResponse response;
+  grpc::Status status = stub->Chat(&context, Hello(), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  (*running)->Shutdown();
+
+  std::map<std::string, tracing::SpanData> by_name;
+  std::vector<tracing::SpanData> attempts;
+  for (tracing::SpanData& span : processor->Spans()) {
+    EXPECT_EQ(span.context.trace_id.ToHex(), caller_trace) << span.name;
+    if (span.name == "tiermesh.v1.InferenceService/Generate") {
+      attempts.push_back(span);
+    } else {
+      by_name[span.name] = span;
+    }
+  }
+  ASSERT_EQ(by_name.count("tiermesh.v1.RouterService/Chat"), 1u);
+  ASSERT_EQ(by_name.count("tiermesh.v1.ClassifierService/Classify"), 1u);
+  const tracing::SpanData& server_span = by_name["tiermesh.v1.RouterService/Chat"];
+  const tracing::SpanData& classify = by_name["tiermesh.v1.ClassifierService/Classify"];
+  EXPECT_EQ(server_span.parent_span_id.ToHex(), "00f067aa0ba902b7");
+  EXPECT_EQ(classify.parent_span_id, server_span.context.span_id);
+  ASSERT_EQ(attempts.size(), 2u);
+  for (const tracing::SpanData& a : attempts) {
+    EXPECT_EQ(a.parent_span_id, server_span.context.span_id);
+    EXPECT_EQ(a.kind, tracing::SpanKind::kClient);
+  }
+  EXPECT_EQ(attempts[0].status_code, tracing::SpanStatusCode::kError);
+  EXPECT_EQ(attempts[1].status_code, tracing::SpanStatusCode::kOk);
+  // Each callee continued its own client span.
+  EXPECT_THAT(classifier_service_.traceparents(),
+              ::testing::ElementsAre(tracing::FormatTraceparent(classify.context)));
+  EXPECT_THAT(local_.traceparents(),
+              ::testing::ElementsAre(tracing::FormatTraceparent(attempts[0].context)));
+  EXPECT_THAT(cloud_.traceparents(),
+              ::testing::ElementsAre(tracing::FormatTraceparent(attempts[1].context)));
+  // The server span carries the decision.
+  std::map<std::string, tracing::AttributeValue> attrs(server_span.attributes.begin(),
+                                                       server_span.attributes.end());
+  EXPECT_EQ(attrs["tiermesh.tier"], tracing::AttributeValue("cloud_cheap"));
+  EXPECT_EQ(attrs["tiermesh.policy_version"], tracing::AttributeValue(policy_->version));
+  EXPECT_EQ(attrs["tiermesh.attempts"], tracing::AttributeValue(int64_t{2}));
 }
 
 struct StreamResult {
