@@ -117,13 +117,15 @@ class Mesh:
             text = text.replace("scrape_interval: 1s", "scrape_interval: 200ms")
         with open(worker_config, "w") as f:
             f.write(text)
-        self.start("classifier", "services/classifier/tiermesh-classifier",
-                   os.path.join(SOURCE, "deploy/config/classifier.yaml"), env)
-        self.start("worker", "services/worker/tiermesh-worker", worker_config, env)
-        self.start("cloud", "services/cloud_proxy/tiermesh-cloud-proxy", cloud_config, env)
-        self.start("router", "services/router/tiermesh-router",
-                   os.path.join(SOURCE, "deploy/config/router.yaml"), env)
-        for name in ("classifier", "worker", "cloud", "router"):
+        # In dependency order, each SERVING before the next starts.
+        for name, exe, config in (
+                ("classifier", "services/classifier/tiermesh-classifier",
+                 os.path.join(SOURCE, "deploy/config/classifier.yaml")),
+                ("worker", "services/worker/tiermesh-worker", worker_config),
+                ("cloud", "services/cloud_proxy/tiermesh-cloud-proxy", cloud_config),
+                ("router", "services/router/tiermesh-router",
+                 os.path.join(SOURCE, "deploy/config/router.yaml"))):
+            self.start(name, exe, config, env)
             self.wait_serving(name)
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.ports['router'][0]}")
         self.router = router_pb2_grpc.RouterServiceStub(self.channel)
@@ -218,7 +220,7 @@ class MeshTest(unittest.TestCase):
         self.assertEqual(r.decision.tier, "local_tool")
         self.assertIn(r.decision.rule, ("tool-task", "tools-offered"))
 
-        r = chat(self.mesh.router, "Summarise this.", priority=router_pb2.PRIORITY_QUALITY)
+        r = chat(self.mesh.router, "Hi! How are you today?", priority=router_pb2.PRIORITY_QUALITY)
         self.assertEqual(r.decision.rule, "quality-first")
         self.assertEqual(r.decision.tier, "cloud_premium")
         self.assertEqual(r.decision.attempts[-1].backend, "cloud-premium")
@@ -235,7 +237,8 @@ class MeshTest(unittest.TestCase):
 
     def test_2_cloud_stream_cut_after_tokens_ends_non_ok(self):
         request = router_pb2.ChatStreamRequest(request=router_pb2.ChatRequest(
-            messages=[common_pb2.ChatMessage(role=common_pb2.ROLE_USER, content="Tell me more")],
+            messages=[common_pb2.ChatMessage(role=common_pb2.ROLE_USER,
+                                              content="Hi! How are you today?")],
             params=common_pb2.GenerationParams(max_tokens=64),
             hints=router_pb2.RoutingHints(priority=router_pb2.PRIORITY_QUALITY)))
         deltas = 0

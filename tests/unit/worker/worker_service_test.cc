@@ -342,7 +342,10 @@ TEST_F(WorkerServiceTest, SaturatedModelRefusesAtOnce) {
   EXPECT_FALSE(load.models(0).accepting());
   busy.context->TryCancel();
   (void)busy.Finish();
-  // The slot is back: the next request runs.
+  // The slot comes back once the handler has returned (the client sees the cancel first).
+  for (int i = 0; i < 200 && manager_->Snapshot("tiny")->running > 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   EXPECT_OK(Generate(Chat("tiny", "now", 4)).status());
 }
 
