@@ -15,6 +15,7 @@
 #include "services/cloud_proxy/providers/adapter_util.h"
 #include "services/cloud_proxy/usage.h"
 #include "services/common/status/status.h"
+#include "services/common/tracing/propagation.h"
 
 namespace tiermesh::cloud {
 
@@ -95,6 +96,12 @@ class CancelWatcher {
   std::thread thread_;
 };
 
+// The server span's context (the tracing interceptor put it in the
+// metadata), else the caller's; invalid when neither exists.
+tiermesh::tracing::SpanContext ParentSpan(const grpc::ServerContext& context) {
+  return tiermesh::tracing::ExtractGrpc(context).value_or(tiermesh::tracing::SpanContext());
+}
+
 absl::Time Deadline(const grpc::ServerContext* context) {
   const auto deadline = context->deadline();
   if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
@@ -149,8 +156,8 @@ absl::StatusOr<std::unique_ptr<CloudInferenceService>> CloudInferenceService::Cr
   }
   if (!options.clock) options.clock = [] { return absl::Now(); };
   std::unique_ptr<CloudInferenceService> service(new CloudInferenceService(std::move(options)));
-  service->upstream_ =
-      std::make_unique<UpstreamClient>(service->options_.transport, service->options_.clock);
+  service->upstream_ = std::make_unique<UpstreamClient>(
+      service->options_.transport, service->options_.clock, service->options_.tracer);
   for (const ProviderConfig& pc : config.providers) {
     auto provider = std::make_unique<Provider>();
     provider->config = pc;
@@ -358,8 +365,12 @@ grpc::Status CloudInferenceService::Generate(grpc::ServerContext* context,
   absl::StatusOr<GenerateResponse> result;
   {
     CancelWatcher watcher(context, options_.cancel_poll_interval);
-    const UpstreamCall call{prepared->provider->adapter.get(), &prepared->model->config,
-                            prepared->key, Deadline(context), watcher.token()};
+    const UpstreamCall call{prepared->provider->adapter.get(),
+                            &prepared->model->config,
+                            prepared->key,
+                            Deadline(context),
+                            watcher.token(),
+                            ParentSpan(*context)};
     result = upstream_->Generate(call, *request);
   }
   const absl::Duration took = options_.clock() - start;
@@ -400,8 +411,12 @@ grpc::Status CloudInferenceService::GenerateStream(
   UpstreamStreamResult result;
   {
     CancelWatcher watcher(context, options_.cancel_poll_interval);
-    const UpstreamCall call{prepared->provider->adapter.get(), &prepared->model->config,
-                            prepared->key, Deadline(context), watcher.token()};
+    const UpstreamCall call{prepared->provider->adapter.get(),
+                            &prepared->model->config,
+                            prepared->key,
+                            Deadline(context),
+                            watcher.token(),
+                            ParentSpan(*context)};
     result = upstream_->GenerateStream(call, request, [&](const StreamUpdate& update) {
       if (context->IsCancelled()) return false;
       if (!update.has_delta()) return true;

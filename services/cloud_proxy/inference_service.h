@@ -61,6 +61,7 @@
 #include "services/common/http/http_client.h"
 #include "services/common/logging/logger.h"
 #include "services/common/metrics/families.h"
+#include "services/common/tracing/tracer.h"
 #include "tiermesh/v1/inference.grpc.pb.h"
 
 namespace tiermesh::cloud {
@@ -80,6 +81,10 @@ struct CloudServiceOptions {
   // Output tokens reserved against tokens/min when neither the request nor
   // the model config bounds them.
   int64_t default_reserve_output_tokens = 1024;
+  // A span per upstream call, child of the call's server span (install the
+  // tracing interceptor, server.h) or of the caller's traceparent; Noop:
+  // none, and the caller's traceparent still goes on to the provider.
+  tiermesh::tracing::Tracer tracer = tiermesh::tracing::Tracer::Noop();
   // How often a running call checks whether its client went away.
   absl::Duration cancel_poll_interval = absl::Milliseconds(10);
 };

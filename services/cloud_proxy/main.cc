@@ -7,6 +7,8 @@
 // Without --config (or with no provider in it) the proxy still starts: it is
 // offline, reports every model unavailable and answers UNAVAILABLE. A provider
 // whose key variable/file is missing is unavailable too; the others serve.
+// Traces go to OTEL_EXPORTER_OTLP_ENDPOINT when it is set: a server span per
+// call and a client span per upstream call; traceparent goes to providers.
 #include <memory>
 #include <string>
 
@@ -21,6 +23,7 @@
 #include "services/common/metrics/metrics_server.h"
 #include "services/common/server/flags.h"
 #include "services/common/server/server.h"
+#include "services/common/tracing/tracing_config.h"
 
 namespace {
 
@@ -58,8 +61,13 @@ int Run(int argc, char** argv) {
       flags.metrics_address.empty() ? "0.0.0.0:9103" : flags.metrics_address);
   if (!metrics.ok()) server::Fatal(kService, metrics.status().message());
 
+  absl::StatusOr<tracing::Tracer> tracer =
+      tracing::NewTracerFromEnv(config::ProcessEnv(), kService, logger);
+  if (!tracer.ok()) server::Fatal(kService, tracer.status().message());
+
   cloud::CloudServiceOptions options;
   options.transport = transport->get();
+  options.tracer = *tracer;
   options.metrics_registry = &(*metrics)->registry();
   options.logger = logger;
   absl::StatusOr<std::unique_ptr<cloud::CloudInferenceService>> service =
@@ -80,7 +88,10 @@ int Run(int argc, char** argv) {
   server::ServerComponents parts;
   parts.services = {service->get()};
   parts.metrics_registry = (*metrics)->shared_registry();
-  server::FatalIfError(kService, server::RunServer(server_options, parts));
+  parts.tracer = *tracer;
+  server::LifecycleHooks hooks;
+  hooks.on_stopped = [&tracer] { (void)tracer->Shutdown(absl::Seconds(5)); };
+  server::FatalIfError(kService, server::RunServer(server_options, parts, hooks));
   return 0;
 }
 

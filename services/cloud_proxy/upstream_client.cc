@@ -9,6 +9,7 @@
 #include "services/cloud_proxy/usage.h"
 #include "services/common/http/sse.h"
 #include "services/common/status/status.h"
+#include "services/common/tracing/propagation.h"
 
 namespace tiermesh::cloud {
 
@@ -69,18 +70,46 @@ absl::StatusOr<tiermesh::http::HttpRequest> UpstreamClient::MakeHttpRequest(
   return http;
 }
 
+tiermesh::tracing::Span UpstreamClient::StartSpan(const UpstreamCall& call, bool stream,
+                                                  tiermesh::http::HttpRequest* http) const {
+  tiermesh::tracing::Span span = tiermesh::tracing::StartHttpClientSpan(tracer_, call.parent, http);
+  span.SetAttribute("tiermesh.provider", call.adapter->config().name);
+  span.SetAttribute("tiermesh.model", call.model->name);
+  span.SetAttribute("gen_ai.request.model", call.model->upstream);
+  span.SetAttribute("tiermesh.stream", stream);
+  return span;
+}
+
+namespace {
+
+void RecordUsage(const tiermesh::v1::Usage& usage, tiermesh::tracing::Span* span) {
+  span->SetAttribute("gen_ai.usage.input_tokens", usage.prompt_tokens());
+  span->SetAttribute("gen_ai.usage.output_tokens", usage.completion_tokens());
+}
+
+}  // namespace
+
 absl::StatusOr<tiermesh::v1::GenerateResponse> UpstreamClient::Generate(
     const UpstreamCall& call, const tiermesh::v1::GenerateRequest& request) const {
   const std::vector<std::string> secrets = {call.key};
   absl::StatusOr<tiermesh::http::HttpRequest> http = MakeHttpRequest(call, request, false);
   if (!http.ok()) return RedactStatus(http.status(), secrets);
   const std::string& provider = call.adapter->config().name;
+  tiermesh::tracing::Span span = StartSpan(call, /*stream=*/false, &*http);
+  auto fail = [&](const absl::Status& status) {
+    const absl::Status redacted = RedactStatus(status, secrets);
+    span.RecordStatus(redacted);
+    return redacted;
+  };
   absl::StatusOr<tiermesh::http::HttpResponse> response = transport_->Fetch(*http);
-  if (!response.ok()) return RedactStatus(MapTransportStatus(provider, response.status()), secrets);
+  if (!response.ok()) return fail(MapTransportStatus(provider, response.status()));
+  span.SetAttribute("http.response.status_code", response->status_code);
   HttpResponse resp{response->status_code, ToHeaders(response->headers), std::move(response->body)};
   const ParseContext context{EstimatePromptTokens(request), clock_()};
   absl::StatusOr<tiermesh::v1::GenerateResponse> out = call.adapter->ParseResponse(resp, context);
-  if (!out.ok()) return RedactStatus(out.status(), secrets);
+  if (!out.ok()) return fail(out.status());
+  RecordUsage(out->usage(), &span);
+  span.RecordStatus(absl::OkStatus());
   return out;
 }
 
@@ -90,8 +119,13 @@ UpstreamStreamResult UpstreamClient::GenerateStream(
   UpstreamStreamResult result;
   const std::vector<std::string> secrets = {call.key};
   const ParseContext context{EstimatePromptTokens(request), clock_()};
+  tiermesh::tracing::Span span;  // started once the request is built
+  int http_status = 0;
   auto finish = [&](absl::Status status, const StreamParser* parser) {
     result.status = RedactStatus(status, secrets);
+    span.RecordStatus(result.status);
+    if (http_status != 0) span.SetAttribute("http.response.status_code", http_status);
+    if (result.first_token_at) span.AddEvent("first_token");
     if (parser != nullptr) {
       result.usage = parser->usage();
       result.finish_reason = parser->finish_reason();
@@ -101,15 +135,16 @@ UpstreamStreamResult UpstreamClient::GenerateStream(
       // was generated, and providers do not bill refused requests.
       result.usage = MakeUsage(0, 0, 0, /*estimated=*/false);
     }
+    RecordUsage(result.usage, &span);
     return result;
   };
 
   absl::StatusOr<tiermesh::http::HttpRequest> http = MakeHttpRequest(call, request, true);
   if (!http.ok()) return finish(http.status(), nullptr);
   const std::string& provider = call.adapter->config().name;
+  span = StartSpan(call, /*stream=*/true, &*http);
   std::unique_ptr<StreamParser> parser = call.adapter->NewStreamParser(context);
 
-  int http_status = 0;
   Headers head_headers;
   std::string error_body;
   tiermesh::http::SseDecoder decoder;

@@ -18,6 +18,10 @@
 //   none) and the finish reason seen.
 // - Cancellation (the token, or on_update returning false) aborts the
 //   transfer, which closes the upstream connection.
+// - Each call is a kClient span (child of call.parent) whose `traceparent`
+//   goes to the provider as an HTTP header; the span holds the provider,
+//   model, redacted URL, HTTP status, usage and the (redacted) error, never a
+//   key or a header value.
 #ifndef TIERMESH_SERVICES_CLOUD_PROXY_UPSTREAM_CLIENT_H_
 #define TIERMESH_SERVICES_CLOUD_PROXY_UPSTREAM_CLIENT_H_
 
@@ -33,6 +37,8 @@
 #include "services/cloud_proxy/provider.h"
 #include "services/common/http/cancellation.h"
 #include "services/common/http/http_client.h"
+#include "services/common/tracing/span_context.h"
+#include "services/common/tracing/tracer.h"
 #include "tiermesh/v1/inference.pb.h"
 
 namespace tiermesh::cloud {
@@ -43,6 +49,8 @@ struct UpstreamCall {
   std::string key;  // the provider key for this call (operator's or BYOK)
   absl::Time deadline = absl::InfiniteFuture();
   std::shared_ptr<tiermesh::http::CancellationToken> cancel;  // may be null
+  // The span this call belongs to (the gRPC server span); invalid: a new trace.
+  tiermesh::tracing::SpanContext parent = {};
 };
 
 struct UpstreamStreamResult {
@@ -60,8 +68,11 @@ class UpstreamClient {
   // Largest error body read from a failed streaming answer.
   static constexpr size_t kMaxErrorBodyBytes = 64 << 10;
 
-  UpstreamClient(tiermesh::http::HttpTransport* transport, Clock clock)
-      : transport_(transport), clock_(std::move(clock)) {}
+  // `tracer`: a kClient span per upstream call (Noop: none); its traceparent
+  // goes to the provider as an HTTP header either way.
+  UpstreamClient(tiermesh::http::HttpTransport* transport, Clock clock,
+                 tiermesh::tracing::Tracer tracer = tiermesh::tracing::Tracer::Noop())
+      : transport_(transport), clock_(std::move(clock)), tracer_(std::move(tracer)) {}
 
   [[nodiscard]] absl::StatusOr<tiermesh::v1::GenerateResponse> Generate(
       const UpstreamCall& call, const tiermesh::v1::GenerateRequest& request) const;
@@ -76,8 +87,13 @@ class UpstreamClient {
   [[nodiscard]] absl::StatusOr<tiermesh::http::HttpRequest> MakeHttpRequest(
       const UpstreamCall& call, const tiermesh::v1::GenerateRequest& request, bool stream) const;
 
+  // The upstream call's span, injected into the request's headers.
+  tiermesh::tracing::Span StartSpan(const UpstreamCall& call, bool stream,
+                                    tiermesh::http::HttpRequest* http) const;
+
   tiermesh::http::HttpTransport* transport_;
   Clock clock_;
+  tiermesh::tracing::Tracer tracer_;
 };
 
 // The Status for a transport error returned by HttpTransport (see

@@ -164,6 +164,11 @@ Span StartGrpcClientSpan(const Tracer& tracer, const Span& parent, absl::string_
 }
 
 Span StartHttpClientSpan(const Tracer& tracer, const Span& parent, http::HttpRequest* request) {
+  return StartHttpClientSpan(tracer, parent.context(), request);
+}
+
+Span StartHttpClientSpan(const Tracer& tracer, const SpanContext& parent,
+                         http::HttpRequest* request) {
   const absl::string_view method = http::HttpMethodName(request->method);
   Span span = tracer.StartSpan(method, SpanKind::kClient, parent);
   span.SetAttribute("http.request.method", method);

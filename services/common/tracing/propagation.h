@@ -67,6 +67,10 @@ void InjectHttp(const SpanContext& context, HeaderPairs* headers);
 // and url.full (http::RedactUrl: no query, no credentials).
 [[nodiscard]] Span StartHttpClientSpan(const Tracer& tracer, const Span& parent,
                                        http::HttpRequest* request);
+// The same with the parent's context only (e.g. extracted from a call's
+// metadata); an invalid `parent` starts a new trace.
+[[nodiscard]] Span StartHttpClientSpan(const Tracer& tracer, const SpanContext& parent,
+                                       http::HttpRequest* request);
 
 }  // namespace tiermesh::tracing
 

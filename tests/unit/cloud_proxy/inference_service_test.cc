@@ -24,8 +24,12 @@
 #include "prometheus/text_serializer.h"
 
 #include "services/cloud_proxy/pricing.h"
+#include "services/common/server/tracing_interceptor.h"
 #include "services/common/status/status_matchers.h"
+#include "services/common/tracing/otlp_json.h"
+#include "services/common/tracing/tracer.h"
 #include "tests/fakes/fake_provider/fake_provider.h"
+#include "tests/unit/common/tracing/tracing_fakes.h"
 
 namespace tiermesh::cloud {
 namespace {
@@ -80,9 +84,14 @@ class Harness {
     tiermesh::logging::LoggerOptions log_options;
     log_options.service = "cloud-proxy";
     log_options.sink = log_sink_;
+    spans_ = std::make_shared<tiermesh::tracing::testing::CapturingProcessor>();
+    tiermesh::tracing::TracerOptions tracer_options;
+    tracer_options.processor = spans_;
+    tracer_ = tiermesh::tracing::Tracer(tracer_options);
     CloudServiceOptions options;
     options.transport = transport_.get();
     options.metrics_registry = registry_.get();
+    options.tracer = tracer_;
     options.logger = tiermesh::logging::Logger(log_options);
     auto env_fn = [env](absl::string_view var) -> absl::optional<std::string> {
       auto it = env.find(std::string(var));
@@ -94,6 +103,10 @@ class Harness {
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(service_.get());
+    // Server spans as in the binary (RunServer installs the same interceptor).
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(tiermesh::server::NewTracingInterceptorFactory(tracer_, nullptr));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     stub_ = tiermesh::v1::InferenceService::NewStub(
@@ -156,6 +169,8 @@ class Harness {
   std::unique_ptr<tiermesh::http::HttpTransport> transport_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<tiermesh::logging::MemorySink> log_sink_;
+  std::shared_ptr<tiermesh::tracing::testing::CapturingProcessor> spans_;
+  tiermesh::tracing::Tracer tracer_ = tiermesh::tracing::Tracer::Noop();
   std::unique_ptr<CloudInferenceService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<tiermesh::v1::InferenceService::Stub> stub_;
@@ -343,11 +358,26 @@ TEST(CloudService, ByokCanaryKeyIsUsedAndAppearsNowhere) {
   EXPECT_EQ(sr.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_THAT(sr.status.error_message(), Not(HasSubstr(kCanary)));
 
-  // No log line and no metric holds the key.
+  // No log line, metric or span holds the key.
   const std::vector<std::string> lines = h.log_sink_->Lines();
   EXPECT_GE(lines.size(), 4u);
   for (const std::string& line : lines) EXPECT_THAT(line, Not(HasSubstr(kCanary)));
   EXPECT_THAT(h.MetricsText(), Not(HasSubstr(kCanary)));
+  // Four calls: four server spans and four upstream spans (a server span ends
+  // just after its call returns, so wait for them, bounded).
+  const absl::Time give_up = absl::Now() + absl::Seconds(5);
+  while (h.spans_->Spans().size() < 8 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  const std::vector<tiermesh::tracing::SpanData> spans = h.spans_->Spans();
+  ASSERT_GE(spans.size(), 8u);
+  int upstream_spans = 0;
+  for (const tiermesh::tracing::SpanData& span : spans) {
+    if (span.kind == tiermesh::tracing::SpanKind::kClient) ++upstream_spans;
+  }
+  EXPECT_EQ(upstream_spans, 4);
+  // Everything a span holds, as exported: names, attributes, events, statuses.
+  EXPECT_THAT(tiermesh::tracing::EncodeOtlpJson(spans, {}), Not(HasSubstr(kCanary)));
 }
 
 TEST(CloudService, ClientCancellationClosesTheUpstreamQuickly) {

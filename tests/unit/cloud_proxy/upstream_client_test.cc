@@ -5,10 +5,13 @@
 #include "services/cloud_proxy/upstream_client.h"
 
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -16,7 +19,11 @@
 #include "services/cloud_proxy/pricing.h"
 #include "services/common/status/status.h"
 #include "services/common/status/status_matchers.h"
+#include "services/common/tracing/otlp_json.h"
+#include "services/common/tracing/span_context.h"
+#include "services/common/tracing/tracer.h"
 #include "tests/fakes/fake_provider/fake_provider.h"
+#include "tests/unit/common/tracing/tracing_fakes.h"
 
 namespace tiermesh::cloud {
 namespace {
@@ -361,6 +368,93 @@ TEST_P(UpstreamClientTest, PerRequestKeyIsUsedAndNeverEchoed) {
   Streamed s = Stream(Call("wrong-key-abcdef123456"), Hello());
   EXPECT_EQ(s.result.status.code(), absl::StatusCode::kUnauthenticated);
   EXPECT_THAT(std::string(s.result.status.message()), Not(HasSubstr("wrong-key")));
+}
+
+// Passes requests to a real transport and keeps the headers each one had.
+class HeaderRecordingTransport final : public tiermesh::http::HttpTransport {
+ public:
+  explicit HeaderRecordingTransport(tiermesh::http::HttpTransport* inner) : inner_(inner) {}
+  absl::Status Send(const tiermesh::http::HttpRequest& request,
+                    const tiermesh::http::HttpStreamCallbacks& callbacks) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::map<std::string, std::string> headers;
+      for (const auto& h : request.headers) headers[absl::AsciiStrToLower(h.name)] = h.value;
+      sent_.push_back(std::move(headers));
+    }
+    return inner_->Send(request, callbacks);
+  }
+  std::vector<std::map<std::string, std::string>> sent() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sent_;
+  }
+
+ private:
+  tiermesh::http::HttpTransport* const inner_;
+  mutable std::mutex mu_;
+  std::vector<std::map<std::string, std::string>> sent_;
+};
+
+TEST_P(UpstreamClientTest, EachCallIsASpanWhoseTraceparentReachesTheProvider) {
+  fake_->SetModel("fake-model", Reply("traced answer"));
+  auto processor = std::make_shared<tiermesh::tracing::testing::CapturingProcessor>();
+  tiermesh::tracing::TracerOptions options;
+  options.processor = processor;
+  tiermesh::tracing::Tracer tracer(options);
+  HeaderRecordingTransport recording(transport_.get());
+  UpstreamClient client(
+      &recording, [] { return absl::Now(); }, tracer);
+  // The gRPC server span this call belongs to.
+  tiermesh::tracing::Span server = tracer.StartSpan("tiermesh.v1.InferenceService/Generate",
+                                                    tiermesh::tracing::SpanKind::kServer);
+  UpstreamCall call = Call();
+  call.parent = server.context();
+  ASSERT_THAT(client.Generate(call, Hello()), IsOk());
+  UpstreamStreamResult streamed =
+      client.GenerateStream(call, Hello(), [](const StreamUpdate&) { return true; });
+  ASSERT_THAT(streamed.status, IsOk());
+  server.End();
+
+  std::vector<tiermesh::tracing::SpanData> spans = processor->Spans();
+  ASSERT_EQ(spans.size(), 3u);  // two upstream calls, then the server span
+  const std::vector<std::map<std::string, std::string>> sent = recording.sent();
+  ASSERT_EQ(sent.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const tiermesh::tracing::SpanData& span = spans[i];
+    EXPECT_EQ(span.kind, tiermesh::tracing::SpanKind::kClient);
+    EXPECT_EQ(span.context.trace_id, server.context().trace_id);
+    EXPECT_EQ(span.parent_span_id, server.context().span_id);
+    EXPECT_EQ(span.status_code, tiermesh::tracing::SpanStatusCode::kOk);
+    std::map<std::string, tiermesh::tracing::AttributeValue> attrs(span.attributes.begin(),
+                                                                   span.attributes.end());
+    EXPECT_EQ(attrs["tiermesh.provider"], tiermesh::tracing::AttributeValue(GetParam().name));
+    EXPECT_EQ(attrs["http.response.status_code"], tiermesh::tracing::AttributeValue(200));
+    EXPECT_EQ(attrs["tiermesh.stream"], tiermesh::tracing::AttributeValue(i == 1));
+    // The provider sees the upstream span as the parent of its own work.
+    ASSERT_EQ(sent[i].count("traceparent"), 1u);
+    EXPECT_EQ(sent[i].at("traceparent"), tiermesh::tracing::FormatTraceparent(span.context));
+  }
+  // A failed call is an error span (with the key nowhere in it).
+  ASSERT_FALSE(client.Generate(Call("wrong-key-abcdef123456"), Hello()).ok());
+  spans = processor->Spans();
+  ASSERT_EQ(spans.size(), 4u);
+  EXPECT_EQ(spans[3].status_code, tiermesh::tracing::SpanStatusCode::kError);
+  EXPECT_THAT(tiermesh::tracing::EncodeOtlpJson(spans, {}), Not(HasSubstr("wrong-key")));
+}
+
+TEST_P(UpstreamClientTest, WithoutATracerTheCallersTraceparentStillGoesOn) {
+  fake_->SetModel("fake-model", Reply("ok"));
+  HeaderRecordingTransport recording(transport_.get());
+  UpstreamClient client(&recording, [] { return absl::Now(); });
+  UpstreamCall call = Call();
+  absl::StatusOr<tiermesh::tracing::SpanContext> parent = tiermesh::tracing::ParseTraceparent(
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  ASSERT_THAT(parent.status(), IsOk());
+  call.parent = *parent;
+  ASSERT_THAT(client.Generate(call, Hello()), IsOk());
+  ASSERT_EQ(recording.sent().size(), 1u);
+  EXPECT_EQ(recording.sent()[0].at("traceparent"),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
 }
 
 TEST_P(UpstreamClientTest, DeadlineAndUnreachable) {
