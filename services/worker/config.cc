@@ -60,6 +60,16 @@ struct Backoff {
   absl::Duration max;
 };
 
+struct FaultInjection {
+  double unavailable_ratio = 0;
+};
+
+absl::Status Decode(const Node& node, FaultInjection* out) {
+  ObjectReader r(node);
+  r.Optional("unavailable_ratio", &out->unavailable_ratio, InRange<double>(0.0, 1.0));
+  return r.Finish();
+}
+
 absl::Status Decode(const Node& node, LlamaServerDefaults* out) {
   ObjectReader r(node);
   r.Optional("binary", &out->binary, NonEmpty());
@@ -159,9 +169,12 @@ absl::StatusOr<WorkerConfig> ParseWorkerConfig(const YAML::Node& root) {
              InRange<absl::Duration>(absl::ZeroDuration(), absl::Hours(1)));
   Backoff backoff{c.restart_backoff_initial, c.restart_backoff_max};
   r.Optional("restart_backoff", &backoff);
+  FaultInjection faults;
+  r.Optional("fault_injection", &faults);
   r.Required("models", &c.models, NonEmpty());
   TIERMESH_RETURN_IF_ERROR(r.Finish());
   c.llama_server_binary = llama_server.binary;
+  c.fault_unavailable_ratio = faults.unavailable_ratio;
   c.restart_backoff_initial = backoff.initial;
   c.restart_backoff_max = backoff.max;
   c.llama_server_threads = llama_server.threads;

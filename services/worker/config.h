@@ -74,6 +74,10 @@ struct WorkerConfig {
   absl::Duration stream_idle_timeout = absl::Seconds(60);
   // How long an unload waits for in-flight requests by default.
   absl::Duration drain_timeout = absl::Seconds(60);
+  // Chaos testing (Envoy-style fault injection): this share of inference requests is answered
+  // UNAVAILABLE without touching a model, spread evenly (exactly every 1/ratio-th request), so
+  // that fallbacks can be exercised and measured. 0 (the default) in production.
+  double fault_unavailable_ratio = 0;
   std::vector<ModelConfig> models;
 
   const ModelConfig* Find(const std::string& name) const;

@@ -10,6 +10,7 @@
 #include "services/common/tracing/span_context.h"
 #include "services/worker/llama_api.h"
 #include "services/worker/proto_convert.h"
+#include "services/worker/residency.h"
 
 namespace tiermesh::worker {
 namespace {
@@ -67,6 +68,13 @@ void WorkerInferenceService::Record(const std::string& model, const absl::Status
   if (status.code() == absl::StatusCode::kResourceExhausted) metrics_->RecordRejected(model);
 }
 
+absl::Status WorkerInferenceService::InjectedFault() {
+  const double ratio = manager_->config().fault_unavailable_ratio;
+  if (ratio <= 0) return absl::OkStatus();
+  if (!InjectFault(requests_.fetch_add(1), ratio)) return absl::OkStatus();
+  return absl::UnavailableError("injected fault (fault_injection.unavailable_ratio)");
+}
+
 grpc::Status WorkerInferenceService::Generate(grpc::ServerContext* context,
                                               const GenerateRequest* request,
                                               GenerateResponse* response) {
@@ -75,6 +83,10 @@ grpc::Status WorkerInferenceService::Generate(grpc::ServerContext* context,
   if (absl::Status valid = ValidateGenerateRequest(*request); !valid.ok()) {
     Record(model, valid, nullptr);
     return ToGrpc(context, valid);
+  }
+  if (absl::Status fault = InjectedFault(); !fault.ok()) {
+    Record(model, fault, nullptr);
+    return ToGrpc(context, fault);
   }
   server::CancelWatcher watcher(context, options_.cancel_poll_interval);
   const absl::Time deadline = CallDeadline(context);
@@ -113,6 +125,10 @@ grpc::Status WorkerInferenceService::GenerateStream(
   if (absl::Status valid = ValidateGenerateRequest(request); !valid.ok()) {
     Record(model, valid, nullptr);
     return ToGrpc(context, valid);
+  }
+  if (absl::Status fault = InjectedFault(); !fault.ok()) {
+    Record(model, fault, nullptr);
+    return ToGrpc(context, fault);
   }
   server::CancelWatcher watcher(context, options_.cancel_poll_interval);
   const absl::Time deadline = CallDeadline(context);

@@ -18,6 +18,8 @@
 #ifndef TIERMESH_SERVICES_WORKER_INFERENCE_SERVICE_H_
 #define TIERMESH_SERVICES_WORKER_INFERENCE_SERVICE_H_
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -62,10 +64,13 @@ class WorkerInferenceService final : public tiermesh::v1::InferenceService::Serv
   std::string ModelName(const tiermesh::v1::GenerateRequest& request) const;
   void Record(const std::string& model, const absl::Status& status,
               const tiermesh::v1::Usage* usage);
+  // The configured fault injection's verdict for the next request (OK: serve it).
+  absl::Status InjectedFault();
 
   ModelManager* manager_;
   WorkerMetrics* metrics_;
   WorkerServiceOptions options_;
+  std::atomic<uint64_t> requests_{0};
 };
 
 class WorkerModelService final : public tiermesh::v1::ModelService::Service {

@@ -63,4 +63,10 @@ Admission Admit(int running, int capacity, int queued, int max_queue) {
   return Admission::kReject;
 }
 
+bool InjectFault(uint64_t n, double ratio) {
+  if (!(ratio > 0)) return false;
+  if (ratio >= 1) return true;
+  return std::floor(static_cast<double>(n + 1) * ratio) > std::floor(static_cast<double>(n) * ratio);
+}
+
 }  // namespace tiermesh::worker

@@ -9,6 +9,8 @@
 #ifndef TIERMESH_SERVICES_WORKER_RESIDENCY_H_
 #define TIERMESH_SERVICES_WORKER_RESIDENCY_H_
 
+#include <cmath>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -61,6 +63,10 @@ enum class Admission { kRun, kQueue, kReject };
 // waiting: run now, wait in the queue (at most `max_queue` wait), or refuse at once
 // (RESOURCE_EXHAUSTED). capacity <= 0 means unknown: run.
 [[nodiscard]] Admission Admit(int running, int capacity, int queued, int max_queue);
+
+// Fault injection: whether request number `n` (0-based) is failed when a share `ratio` of
+// requests must fail, spread evenly (exactly floor(n * ratio) of the first n fail).
+[[nodiscard]] bool InjectFault(uint64_t n, double ratio);
 
 }  // namespace tiermesh::worker
 

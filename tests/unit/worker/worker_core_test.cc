@@ -1,6 +1,7 @@
 // The worker's pure pieces: config parsing, residency decisions (eviction, restart backoff,
 // admission), proto conversion, model-file checks and the NVML probe (against a fake
 // libnvidia-ml built by the tests).
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -40,6 +41,7 @@ max_loaded: 2
 llama_server: {binary: /opt/llama-server, threads: 4}
 scrape_interval: 250ms
 restart_backoff: {initial: 100ms, max: 5s}
+fault_injection: {unavailable_ratio: 0.2}
 models:
   - name: tiny
     managed: {model_path: "${HOME_MODELS}/tiny.gguf", parallel: 4, ctx_size: 8192}
@@ -60,6 +62,7 @@ models:
   EXPECT_EQ(c->max_loaded, 2);
   EXPECT_EQ(c->scrape_interval, absl::Milliseconds(250));
   EXPECT_EQ(c->restart_backoff_max, absl::Seconds(5));
+  EXPECT_DOUBLE_EQ(c->fault_unavailable_ratio, 0.2);
   ASSERT_EQ(c->models.size(), 3u);
   const ModelConfig& tiny = c->models[0];
   EXPECT_TRUE(tiny.managed);
@@ -106,6 +109,8 @@ TEST(WorkerConfigTest, RejectsBadConfigsWithTheKey) {
       {"models: [{name: a, managed: {model_path: x, modelpath: y}}]", "unknown key"},
       {"models: [{name: a, external: {url: 'ftp://h'}}]", "not an http(s)://"},
       {"models: [{name: a, external: {url: 'http://h:1/'}}]", "without a trailing slash"},
+      {"fault_injection: {unavailable_ratio: 1.5}\nmodels: [{name: a, managed: {model_path: x}}]",
+       "out of range"},
       {"max_loaded: 0\nmodels: [{name: a, managed: {model_path: x}}]", "max_loaded"},
       {"restart_backoff: {initial: 10s, max: 1s}\nmodels: [{name: a, managed: {model_path: x}}]",
        "max is below initial"},
@@ -184,6 +189,21 @@ TEST(ResidencyTest, Admit) {
     EXPECT_EQ(Admit(c.running, c.capacity, c.queued, c.max_queue), c.want)
         << c.running << "/" << c.capacity << " queued " << c.queued << "/" << c.max_queue;
   }
+}
+
+TEST(ResidencyTest, InjectFaultSpreadsTheShareEvenly) {
+  for (double ratio : {0.0, 0.2, 0.25, 1.0 / 3, 0.5, 1.0}) {
+    int failed = 0;
+    for (uint64_t n = 0; n < 1000; ++n) failed += InjectFault(n, ratio) ? 1 : 0;
+    EXPECT_EQ(failed, static_cast<int>(std::floor(1000 * ratio + 1e-9))) << ratio;
+  }
+  // Evenly: with 0.2, exactly one of every five consecutive requests.
+  for (uint64_t start = 0; start < 50; start += 5) {
+    int failed = 0;
+    for (uint64_t n = start; n < start + 5; ++n) failed += InjectFault(n, 0.2) ? 1 : 0;
+    EXPECT_EQ(failed, 1);
+  }
+  EXPECT_FALSE(InjectFault(0, std::nan("")));
 }
 
 TEST(LlamaProcessTest, ArgsBindLoopbackWithTheWorkersKey) {
