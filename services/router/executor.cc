@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/types/optional.h"
 
 #include "services/common/status/status.h"
@@ -39,6 +40,19 @@ std::string ErrorText(const absl::Status& status) {
 
 }  // namespace
 
+absl::Status NoUsableEndpointStatus(const std::string& backend,
+                                    const std::vector<EndpointLoad>& loads) {
+  bool saturated = false;
+  std::vector<std::string> why;
+  for (const EndpointLoad& load : loads) {
+    if (load.reported && load.ready && load.model_ready && !load.accepting) saturated = true;
+    why.push_back(absl::StrCat(load.endpoint, ": ", ScoreEndpoint(load).why));
+  }
+  const std::string message =
+      absl::StrCat("no usable endpoint for '", backend, "' (", absl::StrJoin(why, "; "), ")");
+  return saturated ? absl::ResourceExhaustedError(message) : absl::UnavailableError(message);
+}
+
 NanoUsd AttemptCostNanoUsd(const BackendConfig& backend, const v1::GenerateResponse& response) {
   if (response.cost().nano_usd() > 0) return response.cost().nano_usd();
   return AddNanoUsd(
@@ -48,26 +62,30 @@ NanoUsd AttemptCostNanoUsd(const BackendConfig& backend, const v1::GenerateRespo
 
 AttemptExecutor::AttemptExecutor(const ExecutorDeps& deps) : deps_(deps) {}
 
-std::string AttemptExecutor::PickEndpoint(const BackendConfig& backend) {
+absl::StatusOr<std::string> AttemptExecutor::PickEndpoint(const BackendConfig& backend) {
   std::vector<absl::optional<LoadReport>> reports(backend.endpoints.size());
   if (deps_.loads != nullptr) {
     for (size_t i = 0; i < backend.endpoints.size(); ++i) {
       reports[i] = deps_.loads->Latest(backend.endpoints[i]);
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
   std::vector<EndpointLoad> loads;
   loads.reserve(backend.endpoints.size());
-  for (size_t i = 0; i < backend.endpoints.size(); ++i) {
-    const std::string& endpoint = backend.endpoints[i];
-    auto it = in_flight_.find(endpoint);
-    loads.push_back(EndpointLoadFromReport(endpoint, backend.model, reports[i],
-                                           it == in_flight_.end() ? 0 : it->second));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < backend.endpoints.size(); ++i) {
+      const std::string& endpoint = backend.endpoints[i];
+      auto it = in_flight_.find(endpoint);
+      loads.push_back(EndpointLoadFromReport(endpoint, backend.model, reports[i],
+                                             it == in_flight_.end() ? 0 : it->second));
+    }
+    absl::optional<size_t> pick = ChooseEndpoint(loads, tie_break_++);
+    if (pick) {
+      ++in_flight_[loads[*pick].endpoint];
+      return loads[*pick].endpoint;
+    }
   }
-  absl::optional<size_t> pick = ChooseEndpoint(loads, tie_break_++);
-  if (!pick) return "";
-  ++in_flight_[loads[*pick].endpoint];
-  return loads[*pick].endpoint;
+  return NoUsableEndpointStatus(backend.name, loads);
 }
 
 void AttemptExecutor::EndCall(const std::string& endpoint) {
@@ -236,14 +254,17 @@ ExecutionResult AttemptExecutor::Run(const ExecuteRequest& req, const char* meth
            "daily cloud-fallback limit reached");
       continue;
     }
-    const std::string endpoint = PickEndpoint(*backend);
-    if (endpoint.empty()) {
+    absl::StatusOr<std::string> picked = PickEndpoint(*backend);
+    if (!picked.ok()) {
       record(BreakerOutcome::kIgnored);
       release();
-      skip(c, absl::StatusCode::kResourceExhausted, "saturated",
-           absl::StrCat("no usable endpoint for '", c.backend, "'"));
+      skip(c, picked.status().code(),
+           picked.status().code() == absl::StatusCode::kResourceExhausted ? "saturated"
+                                                                          : "unavailable",
+           std::string(picked.status().message()));
       continue;
     }
+    const std::string endpoint = *std::move(picked);
 
     CallOptions call = req.call;
     call.deadline = std::min(req.call.deadline, now + policy.resilience.attempt_timeout);

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 #include "services/common/tracing/tracer.h"
 #include "services/router/auth.h"
@@ -37,6 +38,7 @@
 #include "services/router/budget.h"
 #include "services/router/clock.h"
 #include "services/router/decide.h"
+#include "services/router/endpoint_choice.h"
 #include "services/router/load_poller.h"
 #include "services/router/policy.h"
 #include "services/router/retry_budget.h"
@@ -129,8 +131,8 @@ class AttemptExecutor {
   ExecutionResult Run(const ExecuteRequest& request, const char* method, const AttemptFn& attempt);
 
   // The replica of `backend` to call now (least loaded: reported load and
-  // the router's own in-flight calls), or "" when none is usable.
-  std::string PickEndpoint(const BackendConfig& backend);
+  // the router's own in-flight calls), or NoUsableEndpointStatus.
+  absl::StatusOr<std::string> PickEndpoint(const BackendConfig& backend);
   void EndCall(const std::string& endpoint);
 
   const ExecutorDeps deps_;
@@ -138,6 +140,12 @@ class AttemptExecutor {
   std::map<std::string, int32_t> in_flight_;
   uint64_t tie_break_ = 0;
 };
+
+// Why no replica of `backend` can take a call: RESOURCE_EXHAUSTED when one
+// is up but not accepting (saturated: spill over), else UNAVAILABLE (not
+// ready, model not ready); the message lists each endpoint's state.
+absl::Status NoUsableEndpointStatus(const std::string& backend,
+                                    const std::vector<EndpointLoad>& loads);
 
 // Cost of a successful attempt: the backend's own figure when it gives one,
 // else usage x price (rounded up).

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "gmock/gmock.h"
 #include "grpcpp/server_context.h"
 #include "gtest/gtest.h"
 
@@ -90,6 +91,44 @@ TEST(EndpointLoadFromReportTest, Table) {
   }
 }
 
+TEST(NoUsableEndpointStatusTest, SaturatedSpillsOverDownIsUnavailable) {
+  EndpointLoad down;
+  down.endpoint = "a:1";
+  down.reported = true;
+  down.ready = false;
+  EndpointLoad loading = down;
+  loading.endpoint = "b:2";
+  loading.ready = true;
+  loading.model_ready = false;
+  EndpointLoad full = loading;
+  full.endpoint = "c:3";
+  full.model_ready = true;
+  full.accepting = false;
+  struct Case {
+    const char* name;
+    std::vector<EndpointLoad> loads;
+    absl::StatusCode code;
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      {"all down",
+       {down, loading},
+       absl::StatusCode::kUnavailable,
+       "no usable endpoint for 'pool' (a:1: not ready; b:2: model not ready)"},
+      {"one saturated",
+       {down, full},
+       absl::StatusCode::kResourceExhausted,
+       "no usable endpoint for 'pool' (a:1: not ready; c:3: not accepting requests (saturated))"},
+      {"none at all", {}, absl::StatusCode::kUnavailable, "no usable endpoint for 'pool' ()"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const absl::Status status = NoUsableEndpointStatus("pool", c.loads);
+    EXPECT_EQ(status.code(), c.code);
+    EXPECT_EQ(status.message(), c.message);
+  }
+}
+
 TEST(PolledEndpointsTest, EveryDistinctEndpointSorted) {
   Policy policy;
   BackendConfig a;
@@ -106,6 +145,7 @@ class FakeReplica final : public v1::InferenceService::Service {
  public:
   void SetBusy(int busy) { busy_ = busy; }
   void FailLoad(bool fail) { fail_load_ = fail; }
+  void SetReady(bool ready) { ready_ = ready; }
   int generates() const { return generates_; }
   int load_calls() const { return load_calls_; }
   std::vector<std::string> traceparents() const {
@@ -120,7 +160,7 @@ class FakeReplica final : public v1::InferenceService::Service {
       return grpc::Status(grpc::StatusCode::INTERNAL, "fake: GetLoad without a deadline");
     }
     if (fail_load_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake: down");
-    response->set_ready(true);
+    response->set_ready(ready_);
     *response->add_models() = Model("m", v1::MODEL_STATE_READY, busy_, 4);
     return grpc::Status::OK;
   }
@@ -144,6 +184,7 @@ class FakeReplica final : public v1::InferenceService::Service {
  private:
   std::atomic<int> busy_{0};
   std::atomic<bool> fail_load_{false};
+  std::atomic<bool> ready_{true};
   std::atomic<int> generates_{0};
   std::atomic<int> load_calls_{0};
   mutable std::mutex mu_;
@@ -298,6 +339,21 @@ TEST_F(ExecutorWithLoadsTest, ReplicasAreBalancedByReportedLoad) {
   for (int i = 0; i < 4; ++i) ASSERT_OK(executor.Execute(Request()).status);
   EXPECT_EQ(a_.generates(), 4);
   EXPECT_EQ(b_.generates(), 6);
+}
+
+TEST_F(ExecutorWithLoadsTest, NoReplicaReadyIsUnavailableWithoutACall) {
+  AttemptExecutor executor(
+      {&backends_, &breakers_, &retry_budget_, &budget_, &clock_, poller_.get()});
+  a_.SetReady(false);
+  b_.SetReady(false);
+  poller_->PollOnce();
+  ExecutionResult result = executor.Execute(Request());
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kUnavailable) << result.status;
+  EXPECT_THAT(std::string(result.status.message()), ::testing::HasSubstr("not ready"));
+  ASSERT_EQ(result.attempts.size(), 1u);
+  EXPECT_EQ(result.attempts[0].code(), "UNAVAILABLE");
+  EXPECT_EQ(result.calls, 0);
+  EXPECT_EQ(a_.generates() + b_.generates(), 0);
 }
 
 TEST_F(ExecutorWithLoadsTest, WithoutReportsReplicasShare) {
