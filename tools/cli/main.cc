@@ -5,6 +5,7 @@
 //   tiermesh-cli generate --address 127.0.0.1:50052 --model tiny --text "hi" [--stream]
 //   tiermesh-cli explain  --address 127.0.0.1:50050 --text "Prove that ..." [--api_key KEY]
 //   tiermesh-cli chat     --address 127.0.0.1:50050 --text "hi" [--api_key KEY] [--stream]
+//   tiermesh-cli chat     --address 127.0.0.1:50050 --escalate_from req-... [--api_key KEY]
 //
 // Prints responses as JSON (proto3 JSON mapping) on stdout. Exit status 0 on
 // success; 1 with one "tiermesh-cli: error: ..." line otherwise. Every call has
@@ -25,6 +26,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+
 #include "tiermesh/v1/classifier.grpc.pb.h"
 #include "tiermesh/v1/inference.grpc.pb.h"
 #include "tiermesh/v1/router.grpc.pb.h"
@@ -39,6 +41,8 @@ ABSL_FLAG(std::string, model, "", "generate: the model name");
 ABSL_FLAG(int, max_tokens, 64, "generate: max tokens");
 ABSL_FLAG(bool, stream, false, "generate/chat: stream the answer");
 ABSL_FLAG(std::string, api_key, "", "explain/chat: the caller's tiermesh API key (authorization)");
+ABSL_FLAG(std::string, escalate_from, "",
+          "explain/chat: re-run this earlier request id at the next tier up (--text optional)");
 
 namespace {
 
@@ -79,8 +83,9 @@ int Health(const std::shared_ptr<grpc::Channel>& channel) {
       std::cout << "SERVING\n";
       return 0;
     }
-    last = status.ok() ? grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status())
-                       : StatusText(status);
+    last = status.ok()
+               ? grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status())
+               : StatusText(status);
     if (absl::Now() >= give_up) break;
     absl::SleepFor(absl::Milliseconds(200));
   }
@@ -131,12 +136,17 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel) {
 }
 
 tiermesh::v1::ChatRequest MakeChatRequest() {
-  if (absl::GetFlag(FLAGS_text).empty()) Fail("needs --text");
   tiermesh::v1::ChatRequest request;
+  request.set_escalate_from(absl::GetFlag(FLAGS_escalate_from));
+  request.mutable_params()->set_max_tokens(absl::GetFlag(FLAGS_max_tokens));
+  // An escalation without text re-runs the earlier request's messages.
+  if (absl::GetFlag(FLAGS_text).empty()) {
+    if (!request.escalate_from().empty()) return request;
+    Fail("needs --text (or --escalate_from)");
+  }
   auto* message = request.add_messages();
   message->set_role(tiermesh::v1::ROLE_USER);
   message->set_content(absl::GetFlag(FLAGS_text));
-  request.mutable_params()->set_max_tokens(absl::GetFlag(FLAGS_max_tokens));
   return request;
 }
 
@@ -189,13 +199,12 @@ int main(int argc, char** argv) {
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) Fail("expected one command: health, classify, generate, explain or chat");
   const std::string command = args[1];
-  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_address),
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(absl::GetFlag(FLAGS_address), grpc::InsecureChannelCredentials());
   if (command == "health") return Health(channel);
   if (command == "classify") return Classify(channel);
   if (command == "generate") return Generate(channel);
   if (command == "explain") return Explain(channel);
   if (command == "chat") return Chat(channel);
-  Fail(absl::StrCat("unknown command '", command,
-                    "' (health, classify, generate, explain, chat)"));
+  Fail(absl::StrCat("unknown command '", command, "' (health, classify, generate, explain, chat)"));
 }
