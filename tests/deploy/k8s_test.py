@@ -12,8 +12,8 @@ exits 77 (ctest: skipped) with the reason. Properties checked in every overlay:
     filesystem, no privilege escalation, all capabilities dropped, seccomp
     RuntimeDefault, and has resource requests and limits;
   - every container has readiness and liveness probes; tiermesh containers use
-    native gRPC probes; the worker pod has the llama-server sidecar on 127.0.0.1
-    with a startupProbe;
+    native gRPC probes; the worker pod has llama-server as a native sidecar on
+    127.0.0.1 with a startupProbe;
   - a PodDisruptionBudget selects every Deployment with more than one replica;
   - a default-deny NetworkPolicy exists, and only cloud-proxy may reach the
     internet (an egress rule to 0.0.0.0/0 or to anywhere);
@@ -100,8 +100,11 @@ def check(docs, overlay):
         dname = name_of(dep)
         pod = dep["spec"]["template"]["spec"]
         pod_sc = pod.get("securityContext") or {}
-        containers = pod.get("containers") or []
-        inits = pod.get("initContainers") or []
+        # Native sidecars (init containers with restartPolicy Always) keep running: they
+        # count as containers (probes required).
+        inits = [c for c in pod.get("initContainers") or [] if c.get("restartPolicy") != "Always"]
+        containers = (pod.get("containers") or []) + [
+            c for c in pod.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
         for c, is_init in [(c, False) for c in containers] + [(c, True) for c in inits]:
             where = f"{dname}/{c.get('name')}"
             sc = c.get("securityContext") or {}
@@ -157,6 +160,9 @@ def check(docs, overlay):
                     problems.append("worker/llama-server: not bound to 127.0.0.1")
                 if "startupProbe" not in llama[0]:
                     problems.append("worker/llama-server: no startupProbe")
+                if llama[0].get("restartPolicy") != "Always":
+                    problems.append("worker/llama-server: not a native sidecar (starts with "
+                                    "the worker instead of before it)")
                 gpu = (llama[0].get("resources", {}).get("limits") or {}).get("nvidia.com/gpu")
                 if overlay == "gpu" and not gpu:
                     problems.append("gpu overlay: llama-server has no nvidia.com/gpu limit")
@@ -225,8 +231,7 @@ def mutations():
             {"secretRef": {"name": "s"}})
 
     def root(docs):
-        container(docs, "worker", "llama-server")["securityContext"]["runAsNonRoot"] = False
-        dep(docs, "worker")["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] = False
+        container(docs, "worker", "worker")["securityContext"]["runAsNonRoot"] = False
 
     def writable(docs):
         container(docs, "cloud-proxy", "cloud-proxy")["securityContext"]["readOnlyRootFilesystem"] = False
@@ -238,7 +243,8 @@ def mutations():
         container(docs, "worker", "worker")["securityContext"]["capabilities"] = {"drop": []}
 
     def no_probe(docs):
-        del container(docs, "worker", "llama-server")["livenessProbe"]
+        pod = dep(docs, "worker")["spec"]["template"]["spec"]
+        del next(c for c in pod["initContainers"] if c["name"] == "llama-server")["livenessProbe"]
 
     def http_probe(docs):
         container(docs, "router", "router")["readinessProbe"] = {"tcpSocket": {"port": 50050}}
