@@ -28,6 +28,7 @@
 #include "services/worker/inference_service.h"
 #include "services/worker/model_manager.h"
 #include "services/worker/proto_convert.h"
+#include "services/worker/utf8_repair.h"
 #include "tests/unit/common/server/grpc_probe_util.h"
 #include "tests/unit/worker/llama_server_harness.h"
 #include "tiermesh/v1/inference.grpc.pb.h"
@@ -176,13 +177,19 @@ class WorkerServiceTest : public ::testing::Test {
     std::unique_ptr<grpc::ClientContext> context = std::make_unique<grpc::ClientContext>();
     std::unique_ptr<grpc::ClientReader<v1::GenerateStreamResponse>> reader;
     int deltas = 0;
+    std::string content;
+    bool all_valid_utf8 = true;  // every delta on its own (protobuf strings must be)
     v1::StreamSummary summary;
     bool has_summary = false;
 
     absl::Status Finish() {
       v1::GenerateStreamResponse message;
       while (reader->Read(&message)) {
-        if (message.has_delta()) ++deltas;
+        if (message.has_delta()) {
+          ++deltas;
+          content += message.delta().content();
+          all_valid_utf8 = all_valid_utf8 && IsValidUtf8(message.delta().content());
+        }
         if (message.has_summary()) {
           summary = message.summary();
           has_summary = true;
@@ -257,8 +264,13 @@ TEST_F(WorkerServiceTest, UnaryStreamToolsAndListings) {
   tool->set_parameters_json_schema(R"({"type":"object","properties":{"city":{"type":"string"}}})");
   ASSERT_OK(Generate(with_tools).status());
 
-  OpenStream stream = StartStream(Chat("tiny", "tell me a story", 48));
+  // The random test model emits arbitrary bytes, often invalid UTF-8 at token boundaries: every
+  // delta must still be valid UTF-8 (repaired, nothing lost).
+  OpenStream stream = StartStream(Chat("tiny", "tell me a story", 400));
   ASSERT_OK(stream.Finish());
+  EXPECT_TRUE(stream.all_valid_utf8);
+  EXPECT_TRUE(IsValidUtf8(stream.content));
+  EXPECT_TRUE(IsValidUtf8(unary->message().content()));
   ASSERT_TRUE(stream.has_summary);
   EXPECT_TRUE(stream.summary.complete());
   EXPECT_GT(stream.summary.usage().completion_tokens(), 0);
