@@ -8,10 +8,11 @@
 // A bad policy file is fatal at startup with a message naming the key and
 // line. The file is watched (every 2 s): a valid change is applied to later
 // requests, a bad one is logged and the serving policy stays
-// (policy_reload.h). Backends' GetLoad is polled every second
-// (load_poller.h). Traces go to OTEL_EXPORTER_OTLP_ENDPOINT when it is set:
-// a server span per call, a client span for the classifier call and one per
-// backend attempt, traceparent passed on to each.
+// (policy_reload.h). Backends' GetLoad is polled (load_poller.h) and served
+// requests are remembered for escalate_from (request_history.h), as the
+// policy's `load_polling` and `escalation` say (read at startup). Traces go to
+// OTEL_EXPORTER_OTLP_ENDPOINT when it is set: a server span per call, a client span for the
+// classifier call and one per backend attempt, traceparent passed on to each.
 #include <memory>
 #include <string>
 
@@ -91,10 +92,18 @@ int Run(int argc, char** argv) {
   GrpcClassifierClient classifier(
       grpc::CreateChannel(policy->classifier.endpoint, grpc::InsecureChannelCredentials()));
   GrpcBackendClientFactory backends;
-  // Escalations reach back an hour, within 64 MiB (request_history.h).
-  InMemoryRequestHistory history(RequestHistoryOptions{}, &clock);
-  // Every endpoint's GetLoad each second (500 ms deadline), for the choice of replica.
-  LoadPoller loads(&backends, &clock, LoadPollerOptions{});
+  // What escalate_from can reach back to (policy `escalation`).
+  RequestHistoryOptions history_options;
+  history_options.ttl = policy->escalation.history_ttl;
+  history_options.max_entries = static_cast<size_t>(policy->escalation.history_max_entries);
+  history_options.max_bytes = static_cast<size_t>(policy->escalation.history_max_mib) << 20;
+  InMemoryRequestHistory history(history_options, &clock);
+  // Every endpoint's GetLoad, for the choice of replica (policy `load_polling`).
+  LoadPollerOptions poll_options;
+  poll_options.interval = policy->load_polling.interval;
+  poll_options.timeout = policy->load_polling.timeout;
+  poll_options.max_age = policy->load_polling.max_age;
+  LoadPoller loads(&backends, &clock, poll_options);
   loads.SetEndpoints(PolledEndpoints(*policy));
   loads.Start();
 

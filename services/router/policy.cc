@@ -9,9 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-#include "services/common/crypto/sha256.h"
 #include "services/common/config/loader.h"
 #include "services/common/config/schema.h"
+#include "services/common/crypto/sha256.h"
 #include "services/common/status/status.h"
 
 namespace tiermesh::router {
@@ -280,6 +280,25 @@ config::Node At(const config::Node& parent, size_t index) {
   r.Optional("max_request_cost_usd", &out->max_request_cost);
   r.Optional("retry_budget", &out->retry_budget);
   r.Optional("breaker", &out->breaker);
+  return r.Finish();
+}
+
+[[nodiscard]] absl::Status Decode(const config::Node& node, EscalationSettings* out) {
+  config::ObjectReader r(node);
+  r.Optional("history_ttl", &out->history_ttl, PositiveDuration{absl::Hours(24 * 7)});
+  r.Optional("history_max_entries", &out->history_max_entries,
+             config::InRange<int64_t>(0, 100'000'000));
+  r.Optional("history_max_mib", &out->history_max_mib, config::InRange<int64_t>(0, 64 * 1024));
+  return r.Finish();
+}
+
+[[nodiscard]] absl::Status Decode(const config::Node& node, LoadPollingSettings* out) {
+  config::ObjectReader r(node);
+  r.Optional("interval", &out->interval, PositiveDuration{absl::Minutes(10)});
+  r.Optional("timeout", &out->timeout, PositiveDuration{absl::Minutes(1)});
+  r.Optional("max_age", &out->max_age, PositiveDuration{absl::Hours(1)});
+  r.Validate(out->max_age > out->interval,
+             "max_age must be longer than interval, or every report would be stale");
   return r.Finish();
 }
 
@@ -561,6 +580,8 @@ absl::StatusOr<Policy> ParsePolicyImpl(const YAML::Node& yaml) {
   r.Required("rules", &p.rules, config::NonEmpty());
   r.Optional("user_tiers", &user_tiers);
   r.Optional("resilience", &p.resilience);
+  r.Optional("escalation", &p.escalation);
+  r.Optional("load_polling", &p.load_polling);
   r.Required("budgets", &p.budgets);
   r.Required("callers", &p.callers);
   TIERMESH_RETURN_IF_ERROR(r.Finish());

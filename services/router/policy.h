@@ -43,6 +43,8 @@
 //     retry_budget: {ratio: 0.2, min_per_second: 1, window: 10s}
 //     breaker: {consecutive_failures: 5, failure_ratio: 0.5, min_requests: 20,
 //               window: 30s, open_for: 10s, half_open_probes: 1}
+//   escalation: {history_ttl: 1h, history_max_entries: 100000, history_max_mib: 64}
+//   load_polling: {interval: 1s, timeout: 500ms, max_age: 5s}   # GetLoad of every endpoint
 //   budgets:
 //     global_daily_usd: 50
 //     default_tenant_daily_usd: 5
@@ -187,6 +189,24 @@ struct ResiliencePolicy {
   BreakerSettings breaker;
 };
 
+// The request history behind escalate_from (request_history.h). Read at
+// startup; a reload that changes it applies after a restart.
+struct EscalationSettings {
+  absl::Duration history_ttl = absl::Hours(1);
+  int64_t history_max_entries = 100000;
+  int64_t history_max_mib = 64;
+};
+
+// GetLoad polling of every backend endpoint (load_poller.h). Read at startup,
+// as above.
+struct LoadPollingSettings {
+  absl::Duration interval = absl::Seconds(1);
+  // Deadline of each GetLoad call.
+  absl::Duration timeout = absl::Milliseconds(500);
+  // Older reports are ignored; more than the interval.
+  absl::Duration max_age = absl::Seconds(5);
+};
+
 struct BudgetPolicy {
   Money global_daily;
   absl::optional<Money> default_tenant_daily;
@@ -237,6 +257,8 @@ struct Policy {
   // Complete: every user tier has an entry.
   std::map<UserTier, UserTierPolicy> user_tiers;
   ResiliencePolicy resilience;
+  EscalationSettings escalation;
+  LoadPollingSettings load_polling;
   BudgetPolicy budgets;
   CallerPolicy callers;
   // Derived: the daily cap of every tenant named in `callers` that has one.

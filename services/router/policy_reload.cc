@@ -39,6 +39,15 @@ absl::Status PolicyReloader::OnFileChanged(const std::string& text) {
                  {{"new_endpoint", (*next)->classifier.endpoint},
                   {"serving_endpoint", current_->classifier.endpoint}});
   }
+  const EscalationSettings& e0 = current_->escalation;
+  const EscalationSettings& e1 = (*next)->escalation;
+  const LoadPollingSettings& l0 = current_->load_polling;
+  const LoadPollingSettings& l1 = (*next)->load_polling;
+  if (e0.history_ttl != e1.history_ttl || e0.history_max_entries != e1.history_max_entries ||
+      e0.history_max_mib != e1.history_max_mib || l0.interval != l1.interval ||
+      l0.timeout != l1.timeout || l0.max_age != l1.max_age) {
+    logger_.Warn("escalation or load_polling changed: it takes effect after a restart");
+  }
   apply_(*next);
   logger_.Info("policy reloaded",
                {{"version", (*next)->version}, {"previous_version", current_->version}});

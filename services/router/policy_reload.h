@@ -13,8 +13,10 @@
 //     (void)reloader.OnFileChanged(text);
 //   }, options);
 //
-// Not reloaded: the classifier endpoint (its channel is made at startup; a
-// change is logged as needing a restart, the rest of the policy applies).
+// Not reloaded: the classifier endpoint (its channel is made at startup),
+// `escalation` and `load_polling` (the history and the poller are built at
+// startup); a change to them is logged as needing a restart, the rest of the
+// policy applies.
 #ifndef TIERMESH_SERVICES_ROUTER_POLICY_RELOAD_H_
 #define TIERMESH_SERVICES_ROUTER_POLICY_RELOAD_H_
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -74,6 +75,13 @@ TEST_F(PolicyReloadTest, ValidChangeIsAppliedAndItsVersionExported) {
             -1);
   EXPECT_EQ(MetricValue(registry_, "tiermesh_router_policy_reloads_total", {{"result", "ok"}}), 1);
   EXPECT_THAT(sink_->Lines(), ::testing::Contains(HasSubstr("policy reloaded")));
+}
+
+TEST_F(PolicyReloadTest, StartupOnlySettingsAreAppliedAfterARestart) {
+  ASSERT_OK(reloader_->OnFileChanged(
+      absl::StrCat(testing::kTestPolicyYaml, "escalation: {history_ttl: 5m}\n")));
+  ASSERT_EQ(applied_.size(), 1u);  // the rest of the policy applies now
+  EXPECT_THAT(sink_->Lines(), ::testing::Contains(HasSubstr("takes effect after a restart")));
 }
 
 TEST_F(PolicyReloadTest, SameContentIsNotReapplied) {

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "yaml-cpp/yaml.h"
@@ -50,6 +51,25 @@ TEST(PolicyTest, ParsesTheTestPolicy) {
   EXPECT_EQ(p.callers.anonymous.tenant, "anonymous");
   EXPECT_EQ(p.TierIndex("cloud_cheap"), 2);
   EXPECT_EQ(p.TierIndex("nope"), -1);
+  // Defaults of the optional sections.
+  EXPECT_EQ(p.escalation.history_ttl, absl::Hours(1));
+  EXPECT_EQ(p.escalation.history_max_entries, 100000);
+  EXPECT_EQ(p.load_polling.interval, absl::Seconds(1));
+  EXPECT_EQ(p.load_polling.max_age, absl::Seconds(5));
+}
+
+TEST(PolicyTest, ParsesEscalationAndLoadPolling) {
+  const std::string yaml =
+      absl::StrCat(kTestPolicyYaml,
+                   "escalation: {history_ttl: 30m, history_max_entries: 500, history_max_mib: 8}\n"
+                   "load_polling: {interval: 250ms, timeout: 100ms, max_age: 2s}\n");
+  ASSERT_OK_AND_ASSIGN(Policy p, ParsePolicyText(yaml));
+  EXPECT_EQ(p.escalation.history_ttl, absl::Minutes(30));
+  EXPECT_EQ(p.escalation.history_max_entries, 500);
+  EXPECT_EQ(p.escalation.history_max_mib, 8);
+  EXPECT_EQ(p.load_polling.interval, absl::Milliseconds(250));
+  EXPECT_EQ(p.load_polling.timeout, absl::Milliseconds(100));
+  EXPECT_EQ(p.load_polling.max_age, absl::Seconds(2));
 }
 
 TEST(PolicyTest, FillsDefaultChainsAndUserTiers) {
@@ -277,6 +297,24 @@ const std::vector<BadCase>& BadCases() {
       {"zero attempt timeout",
        [](YAML::Node& n) { n["resilience"]["attempt_timeout"] = "0s"; },
        {"resilience.attempt_timeout", "must be positive"}},
+      {"zero history ttl",
+       [](YAML::Node& n) { n["escalation"]["history_ttl"] = "0s"; },
+       {"escalation.history_ttl", "must be positive"}},
+      {"negative history entries",
+       [](YAML::Node& n) { n["escalation"]["history_max_entries"] = -1; },
+       {"escalation.history_max_entries", "out of range"}},
+      {"history typo",
+       [](YAML::Node& n) { n["escalation"]["history_tll"] = "1h"; },
+       {"unknown key 'escalation.history_tll'"}},
+      {"reports always stale",
+       [](YAML::Node& n) {
+         n["load_polling"]["interval"] = "10s";
+         n["load_polling"]["max_age"] = "5s";
+       },
+       {"load_polling", "max_age must be longer than interval"}},
+      {"zero poll timeout",
+       [](YAML::Node& n) { n["load_polling"]["timeout"] = "0s"; },
+       {"load_polling.timeout", "must be positive"}},
       {"retry ratio above one",
        [](YAML::Node& n) { n["resilience"]["retry_budget"]["ratio"] = 1.5; },
        {"resilience.retry_budget.ratio", "out of range"}},
