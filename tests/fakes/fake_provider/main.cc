@@ -5,16 +5,29 @@
 //
 //   tiermesh-fake-provider [--reply TEXT] [--tokens_per_second N] [--time_to_first_token 50ms]
 //       [--cut_models fake-premium --cut_after_tokens 3]    (streams of those models are cut)
+//       [--ledger_file PATH]    (the ledger as JSON lines, one per attempt, appended as they end)
+//
+// The ledger file lets a black-box test price what the fake actually charged, independently of
+// the mesh's own accounting: each line is
+//   {"api":"openai","model":"fake-cheap","stream":false,"http_status":200,
+//    "prompt_tokens":12,"completion_tokens":4,"completed":true}
+// Lines are written (and flushed) by a background thread shortly after each attempt ends, and
+// the rest on SIGTERM/SIGINT before exit. It rereads the whole ledger per batch: meant for
+// tests of hundreds or thousands of requests, not for benchmarks (leave the flag off there).
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/time/time.h"
+#include "nlohmann/json.hpp"
 
 #include "tests/fakes/fake_provider/fake_provider.h"
 
@@ -29,6 +42,33 @@ ABSL_FLAG(absl::Duration, time_to_first_token, absl::Milliseconds(30),
 ABSL_FLAG(std::vector<std::string>, cut_models, {},
           "Upstream models whose streams are cut (connection closed, no end marker).");
 ABSL_FLAG(int, cut_after_tokens, 3, "With --cut_models: tokens sent before the cut.");
+ABSL_FLAG(std::string, ledger_file, "",
+          "When set: append every attempt to this file as a JSON line (see above).");
+
+namespace {
+
+using tiermesh::testing::FakeAttempt;
+using tiermesh::testing::FakeProvider;
+
+// Appends the attempts after the first `written` ones; returns the new count written.
+size_t AppendLedger(const FakeProvider& fake, size_t written, std::ofstream& out) {
+  std::vector<FakeAttempt> attempts = fake.attempts();
+  for (size_t i = written; i < attempts.size(); ++i) {
+    const FakeAttempt& a = attempts[i];
+    nlohmann::json line = {{"api", tiermesh::testing::FakeApiName(a.api)},
+                           {"model", a.model},
+                           {"stream", a.stream},
+                           {"http_status", a.http_status},
+                           {"prompt_tokens", a.prompt_tokens},
+                           {"completion_tokens", a.completion_tokens},
+                           {"completed", a.completed}};
+    out << line.dump() << "\n";
+  }
+  out.flush();
+  return attempts.size();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -54,9 +94,36 @@ int main(int argc, char** argv) {
     cut.cut_after_tokens = absl::GetFlag(FLAGS_cut_after_tokens);
     (*fake)->SetModel(model, cut);
   }
+  const std::string ledger_path = absl::GetFlag(FLAGS_ledger_file);
+  std::ofstream ledger;
+  if (!ledger_path.empty()) {
+    ledger.open(ledger_path, std::ios::out | std::ios::trunc);
+    if (!ledger) {
+      std::cerr << "tiermesh-fake-provider: error: cannot write --ledger_file " << ledger_path
+                << "\n";
+      return 1;
+    }
+  }
+  std::atomic<bool> stopping{false};
+  size_t written = 0;
+  std::thread ledger_writer;
+  if (ledger.is_open()) {
+    ledger_writer = std::thread([&] {
+      while (!stopping.load()) {
+        if ((*fake)->WaitForAttempts(written + 1, absl::Milliseconds(100))) {
+          written = AppendLedger(**fake, written, ledger);
+        }
+      }
+    });
+  }
   std::cout << (*fake)->base_url() << std::endl;
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
+  if (ledger_writer.joinable()) {
+    stopping = true;
+    ledger_writer.join();
+    AppendLedger(**fake, written, ledger);
+  }
   return 0;
 }
