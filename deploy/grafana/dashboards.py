@@ -219,7 +219,8 @@ def local_inference():
               [(f"tiermesh_worker_gpu_utilization_ratio{{{g}}}", "{{instance}} gpu {{gpu}}")],
               0, y, unit="percentunit", description="Empty without an NVIDIA GPU (NVML)."),
         panel("timeseries", "GPU memory used",
-              [(f"tiermesh_worker_gpu_memory_used_bytes{{{g}}}", "{{instance}} gpu {{gpu}}")],
+              [(f"tiermesh_worker_gpu_memory_used_bytes{{{g}}}", "{{instance}} gpu {{gpu}} used"),
+               (f"tiermesh_worker_gpu_memory_total_bytes{{{g}}}", "{{instance}} gpu {{gpu}} total")],
               12, y, unit="bytes", description="Empty without an NVIDIA GPU (NVML)."),
     ]
     y += 8
@@ -235,13 +236,16 @@ def local_inference():
                (f'tiermesh:worker_slots_busy:ratio{{{m}}}', "{{instance}} {{model}} busy share")],
               4, y, w=10),
         panel("timeseries", "Deferred requests",
-              [(f"sum by (model) (tiermesh_worker_deferred_requests{{{m}}})", "{{model}} worker"),
+              [(f"sum by (model) (tiermesh_worker_queue_depth{{{m}}})", "{{model}} queued in worker"),
+               (f"sum by (model) (tiermesh_worker_deferred_requests{{{m}}})",
+                "{{model}} deferred by llama-server"),
                ('sum by (instance) (llamacpp:requests_deferred)',
                 "{{instance}} llama-server"),
                (f"sum by (model) (rate(tiermesh_worker_admission_rejected_total{{{m}}}[{RATE}]))",
                 "{{model}} rejected/s")],
-              14, y, w=10, description="Requests waiting for a slot; rejected: admission "
-                                       "refused (RESOURCE_EXHAUSTED, the router spills to cloud)."),
+              14, y, w=10, description="Requests waiting for a slot (the worker HPA scales on "
+                                       "the queue); rejected: admission refused "
+                                       "(RESOURCE_EXHAUSTED, the router spills to cloud)."),
     ]
     y += 8
     ps += [
@@ -255,6 +259,16 @@ def local_inference():
               [('sum by (instance) (llamacpp:requests_processing)',
                 "{{instance}}")], 16, y, w=8, unit="short",
               description="From llama-server's own /metrics (--metrics)."),
+    ]
+    y += 8
+    ps += [
+        panel("timeseries", "Worker requests by code",
+              [(f"sum by (model, code) (rate(tiermesh_worker_requests_total{{{m}}}[{RATE}]))",
+                "{{model}} {{code}}")], 0, y, unit="reqps"),
+        panel("timeseries", "Worker time to first token p50/p99",
+              [(f"histogram_quantile({q}, sum by (model, le) "
+                f"(rate(tiermesh_worker_time_to_first_token_seconds_bucket{{{m}}}[{RATE}])))",
+                f"p{int(q * 100)} {{{{model}}}}") for q in (0.5, 0.99)], 12, y, unit="s"),
     ]
     y += 8
     ps.append(row("Models", y)); y += 1

@@ -72,6 +72,10 @@ SAMPLES = {
         ("tiermesh_worker_slots_busy", "gauge", [('model="tiny"', 1)]),
         ("tiermesh_worker_slots_total", "gauge", [('model="tiny"', 2)]),
         ("tiermesh_worker_deferred_requests", "gauge", [('model="tiny"', 0)]),
+        ("tiermesh_worker_queue_depth", "gauge", [('model="tiny"', 1)]),
+        ("tiermesh_worker_requests_total", "counter", [
+            ('model="tiny",code="OK"', 5), ('model="tiny",code="RESOURCE_EXHAUSTED"', 1)]),
+        ("tiermesh_worker_time_to_first_token_seconds", "histogram", ['model="tiny"']),
         ("tiermesh_worker_kv_cache_usage_ratio", "gauge", [('model="tiny"', 0.25)]),
         ("tiermesh_worker_admission_rejected_total", "counter", [('model="tiny"', 0)]),
         ("tiermesh_worker_tokens_total", "counter", [
