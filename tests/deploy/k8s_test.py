@@ -20,7 +20,9 @@ exits 77 (ctest: skipped) with the reason. Properties checked in every overlay:
   - provider keys reach cloud-proxy as a Secret volume;
   - every service has a Deployment, a Service and a ConfigMap; router, classifier
     and worker have HPAs (worker on a Pods metric);
-  - the gpu overlay gives llama-server an nvidia.com/gpu limit, dev none.
+  - the gpu overlay gives llama-server an nvidia.com/gpu limit, dev none; the gpu
+    overlay carries the ServiceMonitor and the PrometheusRule generated from
+    deploy/prometheus/rules (and that generated file is current).
 Then a self-test mutates the rendered manifests once per rule and asserts that each
 mutation is reported, so a check that can never fail is caught too.
 """
@@ -179,6 +181,11 @@ def check(docs, overlay):
             if not any(selects(p["spec"].get("selector") or {}, labels) for p in pdbs):
                 problems.append(f"{name_of(dep)}: {dep['spec']['replicas']} replicas and no PDB")
 
+    if overlay == "gpu":
+        for kind in ("ServiceMonitor", "PrometheusRule"):
+            if not by_kind(docs, kind):
+                problems.append(f"gpu overlay: no {kind}")
+
     hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in by_kind(docs, "HorizontalPodAutoscaler")}
     for svc in ("router", "classifier", "worker"):
         if svc not in hpas:
@@ -287,6 +294,9 @@ def main():
         print(f"k8s_test: error: expected overlays dev and gpu, found {overlays}", file=sys.stderr)
         return 1
     failed = False
+    generator = os.path.join(args.root, "deploy/prometheus/prometheusrule.py")
+    if subprocess.run([sys.executable, generator, "--check"]).returncode != 0:
+        failed = True
     rendered = {}
     for overlay in overlays:
         try:
