@@ -11,185 +11,18 @@ tokens ending non-OK.
 Run by ctest (label e2e) with TIERMESH_BINARY_DIR and TIERMESH_SOURCE_DIR set; skips (exit 0
 with a message) only when no llama-server binary can be found.
 """
-import json
 import os
-import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
-import urllib.request
 
-SOURCE = os.environ.get("TIERMESH_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
-BINARY = os.environ["TIERMESH_BINARY_DIR"]
-sys.path.insert(0, os.path.join(BINARY, "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mesh import Mesh, chat, llama_server, metric_sum  # noqa: E402
 
-import grpc  # noqa: E402
-from tiermesh.v1 import common_pb2, router_pb2, router_pb2_grpc  # noqa: E402
-
-
-SERVING = 1
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def llama_server():
-    out = subprocess.run([os.path.join(SOURCE, "scripts/provide-llama-server.sh"), "--no-build"],
-                         capture_output=True, text=True)
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def scrape(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        return r.read().decode()
-
-
-def metric_sum(text, name, **labels):
-    """Sum of the samples of `name` whose labels include `labels`."""
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        m = re.match(r"^(\w+)(\{(.*)\})? (\S+)", line)
-        if not m or m.group(1) != name:
-            continue
-        have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        if all(have.get(k) == v for k, v in labels.items()):
-            total += float(m.group(4))
-    return total
-
-
-class Mesh:
-    def __init__(self, binary):
-        self.dir = tempfile.mkdtemp(prefix="tiermesh-e2e-")
-        self.procs = {}
-        self.ports = {n: (free_port(), free_port())
-                      for n in ("classifier", "worker", "cloud", "router")}
-        env = dict(os.environ)
-        env["TIERMESH_LLAMA_SERVER"] = binary
-        model = os.path.join(self.dir, "tiny.gguf")
-        subprocess.run([os.path.join(BINARY, "tools/make_test_model/tiermesh-make-test-model"),
-                        "--output", model, "--ctx", "8192"], check=True, capture_output=True)
-        env["TIERMESH_MODEL_PATH"] = model
-        fake_out = open(os.path.join(self.dir, "fake.out"), "w+")
-        self.procs["fake"] = subprocess.Popen(
-            [os.path.join(BINARY, "tests/fakes/fake_provider/tiermesh-fake-provider"),
-             "--cut_models", "fake-premium", "--cut_after_tokens", "3",
-             "--tokens_per_second", "0", "--time_to_first_token", "0"],
-            stdout=fake_out, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            fake_out.seek(0)
-            url = fake_out.readline().strip()
-            if url:
-                break
-            time.sleep(0.05)
-        cloud_config = os.path.join(self.dir, "cloud.yaml")
-        with open(cloud_config, "w") as f:
-            f.write(f"""providers:
-  - name: fake
-    type: openai_compatible
-    base_url: {url}/v1
-    api_key: ${{FAKE_KEY}}
-    models:
-      - {{name: cloud-cheap, upstream: fake-cheap, context_window: 128000,
-         price: {{input_usd_per_mtok: "0.15", output_usd_per_mtok: "0.60"}}}}
-      - {{name: cloud-premium, upstream: fake-premium, context_window: 200000,
-         price: {{input_usd_per_mtok: "3", output_usd_per_mtok: "15"}}}}
-""")
-        env["FAKE_KEY"] = "fake-key"
-        env["TIERMESH_CLASSIFIER_ADDR"] = f"127.0.0.1:{self.ports['classifier'][0]}"
-        env["TIERMESH_WORKER_ADDR"] = f"127.0.0.1:{self.ports['worker'][0]}"
-        env["TIERMESH_CLOUD_PROXY_ADDR"] = f"127.0.0.1:{self.ports['cloud'][0]}"
-        worker_config = os.path.join(self.dir, "worker.yaml")
-        with open(os.path.join(SOURCE, "deploy/config/worker.yaml")) as f:
-            # Restart quickly, so that the recovery part of the test is short.
-            text = f.read().replace("restart_backoff: {initial: 500ms, max: 30s}",
-                                    "restart_backoff: {initial: 200ms, max: 2s}")
-            text = text.replace("scrape_interval: 1s", "scrape_interval: 200ms")
-        with open(worker_config, "w") as f:
-            f.write(text)
-        # In dependency order, each SERVING before the next starts.
-        for name, exe, config in (
-                ("classifier", "services/classifier/tiermesh-classifier",
-                 os.path.join(SOURCE, "deploy/config/classifier.yaml")),
-                ("worker", "services/worker/tiermesh-worker", worker_config),
-                ("cloud", "services/cloud_proxy/tiermesh-cloud-proxy", cloud_config),
-                ("router", "services/router/tiermesh-router",
-                 os.path.join(SOURCE, "deploy/config/router.yaml"))):
-            self.start(name, exe, config, env)
-            self.wait_serving(name)
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.ports['router'][0]}")
-        self.router = router_pb2_grpc.RouterServiceStub(self.channel)
-
-    def start(self, name, exe, config, env):
-        grpc_port, metrics_port = self.ports[name]
-        log = open(os.path.join(self.dir, f"{name}.log"), "w")
-        self.procs[name] = subprocess.Popen(
-            [os.path.join(BINARY, exe), "--config", config,
-             "--grpc_address", f"127.0.0.1:{grpc_port}",
-             "--metrics_address", f"127.0.0.1:{metrics_port}"],
-            cwd=SOURCE, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def health(self, name):
-        """grpc.health.v1.Health/Check of the whole server: 1 SERVING, 2 NOT_SERVING, None."""
-        with grpc.insecure_channel(f"127.0.0.1:{self.ports[name][0]}") as ch:
-            check = ch.unary_unary("/grpc.health.v1.Health/Check",
-                                   request_serializer=lambda b: b,
-                                   response_deserializer=lambda b: b)
-            try:
-                answer = check(b"", timeout=2)  # HealthCheckRequest{service: ""}
-            except grpc.RpcError:
-                return None
-            return answer[1] if len(answer) == 2 and answer[0] == 0x08 else 0
-
-    def wait_serving(self, name, timeout=120):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.health(name) == SERVING:
-                return
-            if self.procs[name].poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"{name} did not become SERVING:\n" + self.log(name)[-3000:])
-
-    def log(self, name):
-        with open(os.path.join(self.dir, f"{name}.log")) as f:
-            return f.read()
-
-    def metrics(self, name):
-        return scrape(self.ports[name][1])
-
-    def stop(self):
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def chat(router, text, priority=None, max_tokens=16, tools=False, timeout=60):
-    request = router_pb2.ChatRequest(
-        messages=[common_pb2.ChatMessage(role=common_pb2.ROLE_USER, content=text)],
-        params=common_pb2.GenerationParams(max_tokens=max_tokens))
-    if priority is not None:
-        request.hints.priority = priority
-    if tools:
-        request.tools.add(name="get_weather", description="weather now",
-                          parameters_json_schema='{"type":"object"}')
-    return router.Chat(request, timeout=timeout)
+import grpc  # noqa: E402  (mesh put the stubs on sys.path)
+from tiermesh.v1 import common_pb2, router_pb2  # noqa: E402
 
 
 class MeshTest(unittest.TestCase):
