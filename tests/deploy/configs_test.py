@@ -6,9 +6,9 @@ Usage: configs_test.py --root REPO_ROOT --router BIN --classifier BIN --worker B
 
 The configs of docker-compose.yml (deploy/config/) and of the Kubernetes base
 (k8s/base/config/) are written for containers, so each is loaded here by the real
-binary, with the environment compose/Kubernetes give it, on loopback port 0 for a
-few seconds. A config passes when the service is still running after that, or
-stopped for a reason that is not its config (the worker exits when its external
+binary, with the environment compose/Kubernetes give it, on loopback port 0
+until it logs `server started`. A config passes when the service starts, or stops
+for a reason that is not its config (the worker exits when its external
 llama-server is not there, which is expected here); it fails on
 `<service>: error: <config file>: ...`, the services' config error. The k8s
 classifier config names the model path inside the image; the copy used here points
@@ -17,12 +17,14 @@ asserts that the binary rejects it.
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
-RUN_SECONDS = 3
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procs import Service  # noqa: E402
+
+TIMEOUT_SECONDS = 40
 COMPOSE_ROUTER_ENV = {"TIERMESH_CLASSIFIER_ADDR": "classifier:50051",
                       "TIERMESH_WORKER_ADDR": "worker:50052",
                       "TIERMESH_CLOUD_PROXY_ADDR": "cloud-proxy:50053"}
@@ -50,35 +52,21 @@ def cases(root, bins, tmp):
     ]
 
 
-def start(binary, config, env, root):
-    proc = subprocess.Popen(
-        [binary, "--config", config, "--grpc_address", "127.0.0.1:0",
-         "--metrics_address", "127.0.0.1:0", "--log_level", "warn"],
-        cwd=root, env={**os.environ, **env}, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
-    proc.deadline = time.monotonic() + RUN_SECONDS
-    return proc
+def start(what, binary, config, env, root):
+    return Service(what, [binary, "--config", config, "--grpc_address", "127.0.0.1:0",
+                          "--metrics_address", "127.0.0.1:0", "--log_level", "info",
+                          "--drain_timeout", "1s"], env, root)
 
 
-def outcome(proc):
-    """The output of a process RUN_SECONDS after its start (stopped then if running)."""
-    while time.monotonic() < proc.deadline and proc.poll() is None:
-        time.sleep(0.1)
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        out, _ = proc.communicate(timeout=40)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    return out
-
-
-def config_error(out, config):
-    for line in out.splitlines():
-        if ": error: " in line and os.path.basename(config) in line:
-            return line
-    return None
+def config_error(service, config, deadline):
+    """The config error line, or None once the service serves or stops for another reason."""
+    name = os.path.basename(config)
+    line = service.wait_line(
+        lambda ln: (": error: " in ln and name in ln) or '"server started"' in ln, deadline)
+    if line is None and service.proc.poll() is None:
+        raise RuntimeError(f"{service.name}: neither started nor failed in time: "
+                           + "\n".join(service.lines[-5:]))
+    return line if line is not None and '"server started"' not in line else None
 
 
 def main():
@@ -97,30 +85,36 @@ def main():
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
         all_cases = cases(root, bins, tmp)
-        procs = [(c, start(c[1], c[2], c[3], root)) for c in all_cases]
-        for (what, _, config, _), proc in procs:
-            out = outcome(proc)
-            err = config_error(out, config)
-            if err:
-                print(f"configs_test: {what}: {config} is rejected: {err}", file=sys.stderr)
-                failed = True
-            else:
-                state = "running" if proc.returncode in (0, -15) else \
-                    f"exited {proc.returncode}, not for its config"
-                print(f"configs_test: {what}: {config} loads ({state})")
-        # Self-test: an unknown key must be reported as a config error.
-        broken = []
+        # Every config as given, and (self-test) with an unknown key that must be rejected.
+        runs = []
         for what, binary, config, env in all_cases:
-            path = os.path.join(tmp, "broken-" + os.path.basename(config))
+            runs.append((what, config, False, start(what, binary, config, env, root)))
+            broken = os.path.join(tmp, "broken-" + os.path.basename(config))
             with open(os.path.join(root, config), encoding="utf-8") as f:
                 text = f.read()
-            with open(path, "w", encoding="utf-8") as f:
+            with open(broken, "w", encoding="utf-8") as f:
                 f.write(text + "\nno_such_key_for_the_test: 1\n")
-            broken.append((what, path, start(binary, path, env, root)))
-        for what, path, proc in broken:
-            if not config_error(outcome(proc), path):
+            runs.append((what, broken, True, start(what, binary, broken, env, root)))
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        for what, config, expect_error, service in runs:
+            try:
+                err = config_error(service, config, deadline)
+            except RuntimeError as e:
+                print(f"configs_test: {e}", file=sys.stderr)
+                failed = True
+                continue
+            finally:
+                service.stop()
+            if expect_error and not err:
                 print(f"configs_test: self-test: {what} accepted an unknown key", file=sys.stderr)
                 failed = True
+            elif not expect_error and err:
+                print(f"configs_test: {what}: {config} is rejected: {err}", file=sys.stderr)
+                failed = True
+            elif not expect_error:
+                state = "serving" if service.proc.returncode in (0, -15) else \
+                    f"exited {service.proc.returncode}, not for its config"
+                print(f"configs_test: {what}: {config} loads ({state})")
     if not failed:
         print(f"configs_test: {len(all_cases)} deployment configs load; unknown keys are rejected")
     return 1 if failed else 0

@@ -28,6 +28,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procs import Service  # noqa: E402
+
 SERVER, CLIENT = 2, 3  # OTLP span kinds
 
 
@@ -60,48 +63,6 @@ class Receiver(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-class Service:
-    """A process whose output is collected; port() waits for its 'server started' line."""
-
-    def __init__(self, name, argv, env, cwd):
-        self.name, self.lines = name, []
-        self.proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **env},
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def first_line(self, deadline):
-        while time.monotonic() < deadline:
-            if self.lines:
-                return self.lines[0]
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} printed nothing: {self.lines}")
-
-    def port(self, deadline):
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if '"server started"' in line:
-                    return json.loads(line)["port"]
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not start: " + "\n".join(self.lines[-5:]))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def closed_port():
