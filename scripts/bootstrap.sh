@@ -13,9 +13,9 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev
-  # test-only: real Prometheus/promtool, a second-language gRPC client,
+  # test-only: real Prometheus/promtool, a second-language gRPC client, PyYAML (deploy checks),
   # what the llama-server build script needs (node/npm fetch the pinned sources)
-  prometheus python3 python3-grpcio python3-protobuf curl ca-certificates
+  prometheus python3 python3-grpcio python3-protobuf python3-yaml curl ca-certificates
 )
 # npm (used only to fetch the pinned llama.cpp sources for tests) may come from
 # outside Debian's packages; install Debian's only when none is on PATH.
