@@ -220,7 +220,8 @@ def local_inference():
               0, y, unit="percentunit", description="Empty without an NVIDIA GPU (NVML)."),
         panel("timeseries", "GPU memory used",
               [(f"tiermesh_worker_gpu_memory_used_bytes{{{g}}}", "{{instance}} gpu {{gpu}} used"),
-               (f"tiermesh_worker_gpu_memory_total_bytes{{{g}}}", "{{instance}} gpu {{gpu}} total")],
+               (f"tiermesh_worker_gpu_memory_total_bytes{{{g}}}",
+                "{{instance}} gpu {{gpu}} total")],
               12, y, unit="bytes", description="Empty without an NVIDIA GPU (NVML)."),
     ]
     y += 8
@@ -236,7 +237,8 @@ def local_inference():
                (f'tiermesh:worker_slots_busy:ratio{{{m}}}', "{{instance}} {{model}} busy share")],
               4, y, w=10),
         panel("timeseries", "Deferred requests",
-              [(f"sum by (model) (tiermesh_worker_queue_depth{{{m}}})", "{{model}} queued in worker"),
+              [(f"sum by (model) (tiermesh_worker_queue_depth{{{m}}})",
+                "{{model}} queued in worker"),
                (f"sum by (model) (tiermesh_worker_deferred_requests{{{m}}})",
                 "{{model}} deferred by llama-server"),
                ('sum by (instance) (llamacpp:requests_deferred)',
@@ -292,7 +294,8 @@ def local_inference():
         query_var("model", "Model",
                   'label_values(tiermesh_worker_model_loaded{instance=~"$instance"}, model)'),
         query_var("gpu", "GPU",
-                  'label_values(tiermesh_worker_gpu_utilization_ratio{instance=~"$instance"}, gpu)'),
+                  "label_values(tiermesh_worker_gpu_utilization_ratio"
+                  '{instance=~"$instance"}, gpu)'),
     ]
     return dashboard("tiermesh-local-inference", "tiermesh / Local inference",
                      "GPU utilization and memory, slots, KV cache, deferred requests, tokens/s, "

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the Prometheus Operator PrometheusRule for Kubernetes from the rule files.
 
-    deploy/prometheus/prometheusrule.py            # rewrite k8s/components/servicemonitor/prometheusrule.yaml
+    deploy/prometheus/prometheusrule.py            # rewrite the PrometheusRule
+                                                   # (k8s/components/servicemonitor/prometheusrule.yaml)
     deploy/prometheus/prometheusrule.py --check    # exit 1 when it is out of date
 
 deploy/prometheus/rules/*.yml stay the one source of the recording and alert rules
@@ -44,8 +45,8 @@ def main():
         except FileNotFoundError:
             current = None
         if current != text:
-            print(f"prometheusrule.py: {OUT} is out of date (run deploy/prometheus/prometheusrule.py)",
-                  file=sys.stderr)
+            print(f"prometheusrule.py: {OUT} is out of date "
+                  "(run deploy/prometheus/prometheusrule.py)", file=sys.stderr)
             return 1
         return 0
     with open(OUT, "w", encoding="utf-8") as f:

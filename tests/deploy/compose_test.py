@@ -147,7 +147,8 @@ def check_compose(compose, root, dockerfile_stages):
             if ref.get("source") not in (compose.get("configs") or {}):
                 problems.append(f"{name}: unknown config {ref.get('source')}")
         for ref in svc.get("secrets") or []:
-            if (ref if isinstance(ref, str) else ref.get("source")) not in (compose.get("secrets") or {}):
+            source = ref if isinstance(ref, str) else ref.get("source")
+            if source not in (compose.get("secrets") or {}):
                 problems.append(f"{name}: unknown secret {ref}")
     return problems
 

@@ -216,7 +216,8 @@ def main():
             for r in g["rules"]:
                 count += 1
                 if r.get("health") != "ok":
-                    failures.append(f"rule {r['name']} evaluates with an error: {r.get('lastError')}")
+                    failures.append(f"rule {r['name']} evaluates with an error: "
+                                    f"{r.get('lastError')}")
         if count < 20:
             failures.append(f"only {count} rules loaded from {rules}")
 

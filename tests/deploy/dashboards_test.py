@@ -106,7 +106,8 @@ def main():
             for t in p.get("targets", []):
                 count += 1
                 if t.get("datasource", {}).get("uid") != "${datasource}":
-                    problems.append(f"{where}: target {t.get('refId')} ignores the datasource variable")
+                    problems.append(f"{where}: target {t.get('refId')} ignores the "
+                                    "datasource variable")
                 expr = t.get("expr", "")
                 check_expr(where, expr)
                 raw = [n for n in metric_names.metric_names_in(expr) if n.startswith("tiermesh_")]

@@ -116,7 +116,8 @@ def check(docs, overlay):
                     problems.append(f"{where}: Secret in env {e.get('name')}")
                 if "value" in e and any(w in e["name"].upper() for w in CREDENTIAL_WORDS) \
                         and not e["name"].upper().endswith("_FILE"):
-                    problems.append(f"{where}: credential-like env {e['name']} with a literal value")
+                    problems.append(f"{where}: credential-like env {e['name']} "
+                                    "with a literal value")
             for e in c.get("envFrom") or []:
                 if "secretRef" in e:
                     problems.append(f"{where}: Secret in envFrom")
@@ -186,7 +187,8 @@ def check(docs, overlay):
             if not by_kind(docs, kind):
                 problems.append(f"gpu overlay: no {kind}")
 
-    hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in by_kind(docs, "HorizontalPodAutoscaler")}
+    hpas = {h["spec"]["scaleTargetRef"]["name"]: h
+            for h in by_kind(docs, "HorizontalPodAutoscaler")}
     for svc in ("router", "classifier", "worker"):
         if svc not in hpas:
             problems.append(f"no HPA for {svc}")
@@ -241,7 +243,8 @@ def mutations():
         container(docs, "worker", "worker")["securityContext"]["runAsNonRoot"] = False
 
     def writable(docs):
-        container(docs, "cloud-proxy", "cloud-proxy")["securityContext"]["readOnlyRootFilesystem"] = False
+        sc = container(docs, "cloud-proxy", "cloud-proxy")["securityContext"]
+        sc["readOnlyRootFilesystem"] = False
 
     def escalation(docs):
         del container(docs, "router", "router")["securityContext"]["allowPrivilegeEscalation"]

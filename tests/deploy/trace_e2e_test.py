@@ -13,7 +13,8 @@ tiermesh-cli and checks the spans:
   - exactly one router SERVER span for RouterService/Chat, with no parent; its trace
     holds every span of the request, with exactly one root and no dangling parent;
   - the classifier's SERVER span and the cloud-proxy's SERVER span are in that trace,
-    each the child of a router CLIENT span (the Classify call and the attempt);
+    each the child of a router CLIENT span (the Classify call and the attempt), and the
+    cloud-proxy's call to the provider is a CLIENT span under its SERVER span;
   - no Classify or inference span of the mesh lies in another trace.
 Bounded: about 20 s; every process is stopped at the end.
 """
@@ -105,6 +106,12 @@ def check(spans):
 
     server_child_of_router("classifier")
     server_child_of_router("cloud-proxy")
+    # The cloud-proxy's call to the provider: a client span under its server span.
+    proxy_servers = {s["spanId"] for svc, s in mine
+                     if svc == "cloud-proxy" and s.get("kind") == SERVER}
+    if not any(svc == "cloud-proxy" and s.get("kind") == CLIENT
+               and s.get("parentSpanId") in proxy_servers for svc, s in mine):
+        problems.append("no cloud-proxy client span (the provider call) under its server span")
     for svc, s in spans:
         name = s.get("name", "")
         if s["traceId"] != trace and ("Classify" in name or "Generate" in name
