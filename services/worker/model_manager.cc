@@ -289,7 +289,9 @@ absl::Status ModelManager::Load(const std::string& name, bool wait, absl::Time d
       case Residency::kReady:
         return absl::OkStatus();
       case Residency::kUnavailable:
-        return m->last_status;
+        // External: the supervisor's health checks make it ready; a sidecar may still be loading.
+        if (!wait) return m->last_status;
+        break;
       case Residency::kFailed:
         if (requested) return m->last_status;
         [[fallthrough]];
@@ -310,8 +312,9 @@ absl::Status ModelManager::Load(const std::string& name, bool wait, absl::Time d
     }
     if (!wait) return absl::OkStatus();
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("model ", name, " is still ",
-                                                      ResidencyName(m->residency)));
+      return absl::DeadlineExceededError(
+          absl::StrCat("model ", name, " is still ", ResidencyName(m->residency),
+                       m->last_status.ok() ? "" : absl::StrCat(": ", m->last_status.message())));
     }
     WaitUntil(changed_, lock, deadline);
   }

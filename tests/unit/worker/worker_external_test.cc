@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -177,6 +178,22 @@ TEST_F(WorkerExternalTest, BrokenStreamsEndNonOkWithAnIncompleteSummary) {
     EXPECT_EQ(r.summary.finish_reason(), v1::FINISH_REASON_ERROR) << prompt;
     EXPECT_FALSE(r.summary.error().empty()) << prompt;
   }
+}
+
+TEST_F(WorkerExternalTest, LoadWaitsForAnExternalServerThatIsStillLoading) {
+  ASSERT_TRUE(WaitReady(true));
+  loading_ = true;
+  ASSERT_TRUE(WaitReady(false));
+  EXPECT_THAT(manager_->Load("side", /*wait=*/false, absl::Now()),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("503")));
+  EXPECT_THAT(manager_->Load("side", /*wait=*/true, absl::Now() + absl::Milliseconds(200)),
+              StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("503")));
+  std::thread ready_soon([this] {
+    absl::SleepFor(absl::Milliseconds(150));
+    loading_ = false;
+  });
+  EXPECT_OK(manager_->Load("side", /*wait=*/true, absl::Now() + absl::Seconds(10)));
+  ready_soon.join();
 }
 
 TEST_F(WorkerExternalTest, LoadingServerIsUnavailableAtOnce) {
