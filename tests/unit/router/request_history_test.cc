@@ -2,7 +2,9 @@
 // and byte bounds (oldest first), replacement, and what an escalation re-runs.
 #include "services/router/request_history.h"
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -129,6 +131,33 @@ TEST(RequestHistoryTest, ZeroBoundsKeepNothing) {
   InMemoryRequestHistory history(options, &clock);
   history.Record("t", "a", Entry("local_fast"));
   EXPECT_EQ(history.size(), 0u);
+}
+
+// Writers and readers at once, with evictions (for the tsan preset).
+TEST(RequestHistoryTest, ConcurrentRecordsFindsAndEvictions) {
+  FakeClock clock;
+  RequestHistoryOptions options;
+  options.max_entries = 50;
+  InMemoryRequestHistory history(options, &clock);
+  std::vector<std::thread> threads;
+  std::atomic<int> found{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string tenant = absl::StrCat("tenant-", t % 2);
+      for (int i = 0; i < 2000; ++i) {
+        const std::string id = absl::StrCat("r", i % 80);
+        if (i % 3 == 0) {
+          history.Record(tenant, id, Entry("local_fast"));
+        } else if (history.Find(tenant, id).ok()) {
+          ++found;
+        }
+        if (t == 0 && i % 500 == 0) clock.Advance(absl::Minutes(1));
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_LE(history.size(), 50u);
+  EXPECT_GT(found.load(), 0);
 }
 
 TEST(ReplayableRequestTest, KeepsTheBodyOnly) {
