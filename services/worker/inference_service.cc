@@ -75,37 +75,45 @@ absl::Status WorkerInferenceService::InjectedFault() {
   return absl::UnavailableError("injected fault (fault_injection.unavailable_ratio)");
 }
 
+absl::StatusOr<WorkerInferenceService::Call> WorkerInferenceService::Begin(
+    grpc::ServerContext* context, const GenerateRequest& request,
+    const server::CancelWatcher& watcher, bool stream) {
+  const std::string model = ModelName(request);
+  TIERMESH_RETURN_IF_ERROR(ValidateGenerateRequest(request));
+  TIERMESH_RETURN_IF_ERROR(InjectedFault());
+  const absl::Time deadline = CallDeadline(context);
+  absl::StatusOr<ModelManager::Lease> lease = manager_->Acquire(model, deadline, watcher.token());
+  if (!lease.ok()) return lease.status();
+  Call call{*std::move(lease), tracing::Span(), LlamaCallOptions(), request};
+  call.span = options_.tracer.StartSpan(
+      stream ? "llama-server chat.completions stream" : "llama-server chat.completions",
+      tracing::SpanKind::kClient, ParentContext(context, options_.server_spans.get()));
+  call.span.SetAttribute("tiermesh.model", model);
+  call.options.deadline = deadline;
+  if (stream) call.options.idle_timeout = options_.stream_idle_timeout;
+  call.options.cancel = watcher.token();
+  if (call.span.context().IsValid()) {
+    call.options.traceparent = tracing::FormatTraceparent(call.span.context());
+  }
+  call.request.set_model(model);
+  return call;
+}
+
 grpc::Status WorkerInferenceService::Generate(grpc::ServerContext* context,
                                               const GenerateRequest* request,
                                               GenerateResponse* response) {
   const absl::Time start = absl::Now();
   const std::string model = ModelName(*request);
-  if (absl::Status valid = ValidateGenerateRequest(*request); !valid.ok()) {
-    Record(model, valid, nullptr);
-    return ToGrpc(context, valid);
-  }
-  if (absl::Status fault = InjectedFault(); !fault.ok()) {
-    Record(model, fault, nullptr);
-    return ToGrpc(context, fault);
-  }
   server::CancelWatcher watcher(context, options_.cancel_poll_interval);
-  const absl::Time deadline = CallDeadline(context);
-  absl::StatusOr<ModelManager::Lease> lease = manager_->Acquire(model, deadline, watcher.token());
-  if (!lease.ok()) {
-    Record(model, lease.status(), nullptr);
-    return ToGrpc(context, lease.status());
+  absl::StatusOr<Call> call = Begin(context, *request, watcher, /*stream=*/false);
+  if (!call.ok()) {
+    Record(model, call.status(), nullptr);
+    return ToGrpc(context, call.status());
   }
-  tracing::Span span = options_.tracer.StartSpan("llama-server chat.completions",
-                                                 tracing::SpanKind::kClient,
-                                                 ParentContext(context, options_.server_spans.get()));
-  span.SetAttribute("tiermesh.model", model);
-  LlamaCallOptions call;
-  call.deadline = deadline;
-  call.cancel = watcher.token();
-  if (span.context().IsValid()) call.traceparent = tracing::FormatTraceparent(span.context());
-  GenerateRequest forwarded = *request;
-  forwarded.set_model(model);
-  absl::StatusOr<LlamaCompletion> completion = lease->client().Complete(forwarded, call);
+  tracing::Span& span = call->span;
+  const GenerateRequest& forwarded = call->request;
+  absl::StatusOr<LlamaCompletion> completion =
+      call->lease.client().Complete(forwarded, call->options);
   span.RecordStatus(completion.status());
   if (!completion.ok()) {
     Record(model, completion.status(), nullptr);
@@ -122,38 +130,19 @@ grpc::Status WorkerInferenceService::GenerateStream(
   const absl::Time start = absl::Now();
   const GenerateRequest& request = stream_request->request();
   const std::string model = ModelName(request);
-  if (absl::Status valid = ValidateGenerateRequest(request); !valid.ok()) {
-    Record(model, valid, nullptr);
-    return ToGrpc(context, valid);
-  }
-  if (absl::Status fault = InjectedFault(); !fault.ok()) {
-    Record(model, fault, nullptr);
-    return ToGrpc(context, fault);
-  }
   server::CancelWatcher watcher(context, options_.cancel_poll_interval);
-  const absl::Time deadline = CallDeadline(context);
-  absl::StatusOr<ModelManager::Lease> lease = manager_->Acquire(model, deadline, watcher.token());
-  if (!lease.ok()) {
-    Record(model, lease.status(), nullptr);
-    return ToGrpc(context, lease.status());
+  absl::StatusOr<Call> call = Begin(context, request, watcher, /*stream=*/true);
+  if (!call.ok()) {
+    Record(model, call.status(), nullptr);
+    return ToGrpc(context, call.status());
   }
-  tracing::Span span = options_.tracer.StartSpan("llama-server chat.completions stream",
-                                                 tracing::SpanKind::kClient,
-                                                 ParentContext(context, options_.server_spans.get()));
-  span.SetAttribute("tiermesh.model", model);
-  LlamaCallOptions call;
-  call.deadline = deadline;
-  call.idle_timeout = options_.stream_idle_timeout;
-  call.cancel = watcher.token();
-  if (span.context().IsValid()) call.traceparent = tracing::FormatTraceparent(span.context());
-  GenerateRequest forwarded = request;
-  forwarded.set_model(model);
+  tracing::Span& span = call->span;
 
   bool wrote_delta = false;
   absl::Time first_token_at = absl::InfiniteFuture();
   StreamOutcome outcome;
-  absl::Status status = lease->client().Stream(
-      forwarded, call,
+  absl::Status status = call->lease.client().Stream(
+      call->request, call->options,
       [&](const StreamDelta& delta) {
         GenerateStreamResponse message;
         *message.mutable_delta() = ToDelta(delta);

@@ -25,6 +25,7 @@
 
 #include "absl/time/time.h"
 
+#include "services/common/server/cancel_watcher.h"
 #include "services/common/server/tracing_interceptor.h"
 #include "services/common/tracing/tracer.h"
 #include "services/worker/model_manager.h"
@@ -61,6 +62,18 @@ class WorkerInferenceService final : public tiermesh::v1::InferenceService::Serv
                        tiermesh::v1::GetLoadResponse* response) override;
 
  private:
+  // What one inference call holds once admitted: its slot, its client span, the options of the
+  // llama-server call and the request as forwarded (model name filled in).
+  struct Call {
+    ModelManager::Lease lease;
+    tracing::Span span;
+    LlamaCallOptions options;
+    tiermesh::v1::GenerateRequest request;
+  };
+  // Validates, applies fault injection and takes a slot (waiting as the manager says).
+  absl::StatusOr<Call> Begin(grpc::ServerContext* context,
+                             const tiermesh::v1::GenerateRequest& request,
+                             const server::CancelWatcher& watcher, bool stream);
   std::string ModelName(const tiermesh::v1::GenerateRequest& request) const;
   void Record(const std::string& model, const absl::Status& status,
               const tiermesh::v1::Usage* usage);

@@ -33,14 +33,7 @@ int Run(int argc, char** argv) {
   const server::CommonFlags flags = server::ParseCommonFlags(
       argc, argv, kService, "tiermesh worker: local inference over llama-server");
 
-  logging::LoggerOptions log_options;
-  log_options.service = kService;
-  if (!flags.log_level.empty()) {
-    absl::StatusOr<logging::Level> level = logging::ParseLevel(flags.log_level);
-    if (!level.ok()) server::Fatal(kService, level.status().message());
-    log_options.level = *level;
-  }
-  logging::Logger logger(log_options);
+  logging::Logger logger = server::NewServiceLogger(flags, kService);
 
   const std::string config_path =
       flags.config_path.empty() ? "deploy/config/worker.yaml" : flags.config_path;
@@ -54,18 +47,8 @@ int Run(int argc, char** argv) {
       http::NewCurlHttpTransport(transport_options);
   if (!transport.ok()) server::Fatal(kService, transport.status().message());
 
-  absl::StatusOr<tracing::TracingConfig> tracing_config =
-      tracing::TracingConfigFromEnv(config::ProcessEnv(), kService);
-  if (!tracing_config.ok()) server::Fatal(kService, tracing_config.status().message());
-  std::shared_ptr<http::HttpTransport> tracing_transport;
-  if (tracing_config->enabled) {
-    absl::StatusOr<std::unique_ptr<http::HttpTransport>> curl =
-        http::NewCurlHttpTransport(http::CurlTransportOptions{});
-    if (!curl.ok()) server::Fatal(kService, curl.status().message());
-    tracing_transport = *std::move(curl);
-  }
   absl::StatusOr<tracing::Tracer> tracer =
-      tracing::NewTracer(*tracing_config, tracing_transport, logger);
+      tracing::NewTracerFromEnv(config::ProcessEnv(), kService, logger);
   if (!tracer.ok()) server::Fatal(kService, tracer.status().message());
 
   absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> metrics_server =

@@ -46,6 +46,17 @@ std::string FatalLine(absl::string_view service_name, absl::string_view message)
   return line;
 }
 
+logging::Logger NewServiceLogger(const CommonFlags& flags, absl::string_view service_name) {
+  logging::LoggerOptions options;
+  options.service = std::string(service_name);
+  if (!flags.log_level.empty()) {
+    absl::StatusOr<logging::Level> level = logging::ParseLevel(flags.log_level);
+    if (!level.ok()) Fatal(service_name, level.status().message());
+    options.level = *level;
+  }
+  return logging::Logger(options);
+}
+
 void Fatal(absl::string_view service_name, absl::string_view message) {
   const std::string line = FatalLine(service_name, message);
   std::fflush(stdout);

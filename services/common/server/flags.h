@@ -26,6 +26,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
+#include "services/common/logging/logger.h"
+
 namespace tiermesh::server {
 
 // Values from the common flags. Empty / nullopt: not given on the command
@@ -41,6 +43,10 @@ struct CommonFlags {
 // Parses argv (exits on any error, see above). Call once, from main.
 CommonFlags ParseCommonFlags(int argc, char** argv, absl::string_view service_name,
                              absl::string_view usage = "");
+
+// The service's JSON logger at --log_level (default info); Fatal on a bad level.
+[[nodiscard]] logging::Logger NewServiceLogger(const CommonFlags& flags,
+                                               absl::string_view service_name);
 
 // Prints "<service>: error: <message>" as one line on stderr and exits 1.
 // For bad startup config: the process cannot do its job, so it says why and
