@@ -62,7 +62,8 @@ NanoUsd AttemptCostNanoUsd(const BackendConfig& backend, const v1::GenerateRespo
 
 AttemptExecutor::AttemptExecutor(const ExecutorDeps& deps) : deps_(deps) {}
 
-absl::StatusOr<std::string> AttemptExecutor::PickEndpoint(const BackendConfig& backend) {
+absl::StatusOr<std::string> AttemptExecutor::PickEndpoint(const BackendConfig& backend,
+                                                          bool caller_key) {
   std::vector<absl::optional<LoadReport>> reports(backend.endpoints.size());
   if (deps_.loads != nullptr) {
     for (size_t i = 0; i < backend.endpoints.size(); ++i) {
@@ -77,7 +78,7 @@ absl::StatusOr<std::string> AttemptExecutor::PickEndpoint(const BackendConfig& b
       const std::string& endpoint = backend.endpoints[i];
       auto it = in_flight_.find(endpoint);
       loads.push_back(EndpointLoadFromReport(endpoint, backend.model, reports[i],
-                                             it == in_flight_.end() ? 0 : it->second));
+                                             it == in_flight_.end() ? 0 : it->second, caller_key));
     }
     absl::optional<size_t> pick = ChooseEndpoint(loads, tie_break_++);
     if (pick) {
@@ -254,7 +255,9 @@ ExecutionResult AttemptExecutor::Run(const ExecuteRequest& req, const char* meth
            "daily cloud-fallback limit reached");
       continue;
     }
-    absl::StatusOr<std::string> picked = PickEndpoint(*backend);
+    // A byok call to the cloud uses the caller's key, whatever the operator's.
+    absl::StatusOr<std::string> picked =
+        PickEndpoint(*backend, byok && c.location == TierLocation::kCloud);
     if (!picked.ok()) {
       record(BreakerOutcome::kIgnored);
       release();

@@ -132,7 +132,8 @@ class AttemptExecutor {
 
   // The replica of `backend` to call now (least loaded: reported load and
   // the router's own in-flight calls), or NoUsableEndpointStatus.
-  absl::StatusOr<std::string> PickEndpoint(const BackendConfig& backend);
+  // `caller_key`: see EndpointLoadFromReport.
+  absl::StatusOr<std::string> PickEndpoint(const BackendConfig& backend, bool caller_key);
   void EndCall(const std::string& endpoint);
 
   const ExecutorDeps deps_;

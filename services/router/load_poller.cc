@@ -8,12 +8,18 @@ namespace tiermesh::router {
 
 EndpointLoad EndpointLoadFromReport(const std::string& endpoint, const std::string& model,
                                     const absl::optional<LoadReport>& report,
-                                    int32_t router_in_flight) {
+                                    int32_t router_in_flight, bool caller_key) {
   EndpointLoad load;
   load.endpoint = endpoint;
   load.router_in_flight = router_in_flight;
   if (!report) return load;
   const v1::GetLoadResponse& r = report->response;
+  if (caller_key) {
+    if (!r.ready()) return load;  // about the operator's keys: unknown for this call
+    for (const v1::ModelLoad& m : r.models()) {
+      if (m.model() == model && m.state() == v1::MODEL_STATE_UNAVAILABLE) return load;
+    }
+  }
   if (!r.ready()) {
     load.reported = true;
     load.ready = false;

@@ -54,9 +54,13 @@ class LoadSource {
 // its state (READY or, for managed local models, UNLOADED: loadable on
 // demand), `accepting`, slots, waiting requests and KV-cache use; the model
 // not listed: unreported (the service knows nothing about it).
+// `caller_key`: the call carries the caller's own provider key (byok). A
+// cloud-proxy reports "not ready" / MODEL_STATE_UNAVAILABLE when the
+// OPERATOR has no key, which says nothing about the caller's: such a report
+// then counts as none (unknown), so byok traffic still reaches it.
 EndpointLoad EndpointLoadFromReport(const std::string& endpoint, const std::string& model,
                                     const absl::optional<LoadReport>& report,
-                                    int32_t router_in_flight);
+                                    int32_t router_in_flight, bool caller_key = false);
 
 // Every distinct endpoint of the policy's backends, sorted.
 std::vector<std::string> PolledEndpoints(const Policy& policy);

@@ -83,12 +83,44 @@ TEST(EndpointLoadFromReportTest, Table) {
     SCOPED_TRACE(c.name);
     absl::optional<LoadReport> report;
     if (c.report) report = LoadReport{*c.report, absl::Now()};
-    const EndpointLoad load = EndpointLoadFromReport("e:1", "m", report, 1);
+    const EndpointLoad load = EndpointLoadFromReport("e:1", "m", report, 1, /*caller_key=*/false);
     EXPECT_EQ(load.endpoint, "e:1");
     EXPECT_EQ(load.router_in_flight, 1);
     EXPECT_EQ(load.reported, c.reported);
     EXPECT_EQ(ScoreEndpoint(load).usable, c.usable);
     EXPECT_EQ(load.slots_busy, c.slots_busy);
+  }
+}
+
+// A cloud-proxy without the operator's key reports itself not ready and its
+// models UNAVAILABLE; a byok call (the caller's key) must still go there.
+TEST(EndpointLoadFromReportTest, OperatorKeyStateDoesNotBindByokCalls) {
+  v1::GetLoadResponse offline;
+  offline.set_ready(false);
+  *offline.add_models() = Model("m", v1::MODEL_STATE_UNAVAILABLE, 0, 0, false);
+  v1::GetLoadResponse model_unavailable = offline;
+  model_unavailable.set_ready(true);
+  v1::GetLoadResponse saturated;
+  saturated.set_ready(true);
+  *saturated.add_models() = Model("m", v1::MODEL_STATE_READY, 4, 4, false);
+  struct Case {
+    const char* name;
+    v1::GetLoadResponse report;
+    bool caller_key;
+    bool usable;
+  };
+  const std::vector<Case> cases = {
+      {"offline, operator's call", offline, false, false},
+      {"offline, byok call", offline, true, true},
+      {"model unavailable, operator's call", model_unavailable, false, false},
+      {"model unavailable, byok call", model_unavailable, true, true},
+      {"saturated binds byok too", saturated, true, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const EndpointLoad load =
+        EndpointLoadFromReport("e:1", "m", LoadReport{c.report, absl::Now()}, 0, c.caller_key);
+    EXPECT_EQ(ScoreEndpoint(load).usable, c.usable);
   }
 }
 

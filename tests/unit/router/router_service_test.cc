@@ -572,6 +572,12 @@ TEST_F(RouterServiceTest, OneRequestIsOneTrace) {
   grpc::Status status = stub->Chat(&context, Hello(), &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   (*running)->Shutdown();
+  // The server span ends when the call's context goes, just after the answer:
+  // wait for it (bounded).
+  const absl::Time give_up = absl::Now() + absl::Seconds(5);
+  while (processor->Spans().size() < 4 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
 
   std::map<std::string, tracing::SpanData> by_name;
   std::vector<tracing::SpanData> attempts;
