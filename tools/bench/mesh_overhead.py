@@ -1,0 +1,184 @@
+#!/usr/bin/python3
+"""The mesh's own overhead: tiermesh-bench through the full path vs the backend alone.
+
+    tools/bench/mesh_overhead.py --build build/release [--duration 10s] [--concurrency 32]
+
+Starts, on free loopback ports, tiermesh-fake-provider answering instantly (--tokens_per_second 0
+--time_to_first_token 0), the cloud-proxy in front of it ("cloud-cheap"), the classifier
+(deploy/config/classifier.yaml) and the router with a copy of deploy/config/router.yaml whose
+default rule goes to cloud_cheap (and budgets large enough not to interfere). Then runs
+tiermesh-bench four times:
+  direct_latency   InferenceService.Generate on the cloud-proxy, 1 call in flight
+  router_latency   RouterService.Chat on the router (router -> classifier -> cloud-proxy), 1 in flight
+  direct_max       the cloud-proxy alone, --concurrency calls in flight (closed loop)
+  router_max       the full path, --concurrency calls in flight
+and prints one JSON object with the four reports, added_p50_ms (router_latency p50 minus
+direct_latency p50) and router_max_rps. Figures only: nothing is asserted here (targets: under
+1 ms added at p50, at least 2,000 requests/s through the full path on 2 cores). Use an optimised
+build (the release preset) for figures worth quoting.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def replace_once(text, old, new):
+    if text.count(old) != 1:
+        raise SystemExit(f"mesh_overhead: router.yaml changed, cannot find {old!r}")
+    return text.replace(old, new)
+
+
+def router_config(text):
+    # Everything to the cheap cloud tier (the instantly answering fake behind the cloud-proxy).
+    text = replace_once(text, "  - name: default\n    tier: local_fast",
+                        "  - name: default\n    tier: cloud_cheap")
+    # Budgets far above what a benchmark spends, so that no degrade mode kicks in.
+    text = replace_once(text, "global_daily_usd: 20", "global_daily_usd: 100000")
+    text = replace_once(text, "anonymous: {tenant: local, user_tier: paid, daily_budget_usd: 2}",
+                        "anonymous: {tenant: local, user_tier: paid, daily_budget_usd: 100000}")
+    return text
+
+
+class Services:
+    def __init__(self, build):
+        self.build = os.path.abspath(build)
+        self.dir = tempfile.mkdtemp(prefix="tiermesh-bench-")
+        self.procs = []
+        self.files = []
+
+    def spawn(self, name, argv, env=None):
+        log = open(os.path.join(self.dir, f"{name}.log"), "w+")
+        self.files.append(log)
+        self.procs.append(subprocess.Popen(argv, cwd=SOURCE, env=env, stdout=log,
+                                           stderr=subprocess.STDOUT))
+        return log
+
+    def service(self, name, exe, config, env):
+        grpc_port, metrics_port = free_port(), free_port()
+        self.spawn(name, [os.path.join(self.build, exe), "--config", config,
+                          "--grpc_address", f"127.0.0.1:{grpc_port}",
+                          "--metrics_address", f"127.0.0.1:{metrics_port}",
+                          "--log_level", "warn"], env)
+        address = f"127.0.0.1:{grpc_port}"
+        health = subprocess.run([os.path.join(self.build, "tools/cli/tiermesh-cli"), "health",
+                                 "--address", address, "--wait", "60s"],
+                                capture_output=True, text=True)
+        if health.returncode != 0:
+            with open(os.path.join(self.dir, f"{name}.log")) as f:
+                raise SystemExit(f"mesh_overhead: {name} not serving: {health.stdout}"
+                                 f"{health.stderr}\n{f.read()[-2000:]}")
+        return address
+
+    def start(self):
+        out = self.spawn("fake", [os.path.join(self.build,
+                                               "tests/fakes/fake_provider/tiermesh-fake-provider"),
+                                  "--tokens_per_second", "0", "--time_to_first_token", "0"])
+        url = ""
+        for _ in range(200):
+            out.seek(0)
+            url = out.readline().strip()
+            if url:
+                break
+            time.sleep(0.05)
+        if not url:
+            raise SystemExit("mesh_overhead: tiermesh-fake-provider printed no URL")
+        cloud_config = os.path.join(self.dir, "cloud.yaml")
+        with open(cloud_config, "w") as f:
+            f.write(f"""providers:
+  - name: fake
+    type: openai_compatible
+    base_url: {url}/v1
+    api_key: ${{FAKE_KEY}}
+    models:
+      - {{name: cloud-cheap, upstream: fake-cheap, context_window: 128000,
+         price: {{input_usd_per_mtok: "0.15", output_usd_per_mtok: "0.60"}}}}
+      - {{name: cloud-premium, upstream: fake-premium, context_window: 200000,
+         price: {{input_usd_per_mtok: "3", output_usd_per_mtok: "15"}}}}
+""")
+        env = dict(os.environ, FAKE_KEY="fake-key")
+        self.cloud = self.service("cloud-proxy", "services/cloud_proxy/tiermesh-cloud-proxy",
+                                  cloud_config, env)
+        self.classifier = self.service("classifier", "services/classifier/tiermesh-classifier",
+                                       os.path.join(SOURCE, "deploy/config/classifier.yaml"), env)
+        with open(os.path.join(SOURCE, "deploy/config/router.yaml")) as f:
+            text = router_config(f.read())
+        router_yaml = os.path.join(self.dir, "router.yaml")
+        with open(router_yaml, "w") as f:
+            f.write(text)
+        env = dict(env, TIERMESH_CLOUD_PROXY_ADDR=self.cloud,
+                   TIERMESH_CLASSIFIER_ADDR=self.classifier,
+                   TIERMESH_WORKER_ADDR=f"127.0.0.1:{free_port()}")  # no worker: never used
+        self.router = self.service("router", "services/router/tiermesh-router", router_yaml, env)
+
+    def stop(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        for f in self.files:
+            f.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def bench(build, args, *flags):
+    argv = [os.path.join(build, "tools/bench/tiermesh-bench"), "--duration", args.duration,
+            "--warmup", args.warmup, "--max_tokens", "4", "--mode", args.mode, *flags]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise SystemExit(f"mesh_overhead: tiermesh-bench failed: {out.stderr}")
+    return json.loads(out.stdout)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build", required=True, help="build tree (e.g. build/release)")
+    parser.add_argument("--duration", default="10s")
+    parser.add_argument("--warmup", default="1s")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--channels", type=int, default=2)
+    parser.add_argument("--mode", default="unary", choices=("unary", "stream"))
+    args = parser.parse_args()
+    services = Services(args.build)
+    try:
+        services.start()
+        direct = ("--target", "inference", "--model", "cloud-cheap", "--address", services.cloud)
+        router = ("--target", "router", "--address", services.router)
+        many = ("--concurrency", str(args.concurrency), "--channels", str(args.channels))
+        report = {
+            "direct_latency": bench(services.build, args, *direct, "--concurrency", "1"),
+            "router_latency": bench(services.build, args, *router, "--concurrency", "1"),
+            "direct_max": bench(services.build, args, *direct, *many),
+            "router_max": bench(services.build, args, *router, *many),
+        }
+    finally:
+        services.stop()
+    report["added_p50_ms"] = round(report["router_latency"]["latency_ms"]["p50"]
+                                   - report["direct_latency"]["latency_ms"]["p50"], 3)
+    report["router_max_rps"] = report["router_max"]["throughput_rps"]
+    report["direct_max_rps"] = report["direct_max"]["throughput_rps"]
+    report["cpus"] = os.cpu_count()
+    report["build"] = os.path.basename(os.path.normpath(args.build))
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
