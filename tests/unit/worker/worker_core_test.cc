@@ -1,7 +1,10 @@
 // The worker's pure pieces: config parsing, residency decisions (eviction, restart backoff,
 // admission), proto conversion, model-file checks and the NVML probe (against a fake
 // libnvidia-ml built by the tests).
+#include <sys/wait.h>
+
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -354,6 +357,54 @@ TEST(GpuProbeTest, InitFailureIsUnavailable) {
   unsetenv("FAKE_NVML_FAIL_INIT");
   EXPECT_THAT(probe.status(),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("Driver Not Loaded")));
+}
+
+}  // namespace
+}  // namespace tiermesh::worker
+
+namespace tiermesh::worker {
+namespace {
+
+// The binary's start-up contract: a bad config is one clear line and a non-zero exit.
+std::string RunWorker(const std::string& args, int* exit_code) {
+  const std::string command =
+      absl::StrCat(TIERMESH_WORKER_BINARY, " ", args, " --grpc_address 127.0.0.1:0",
+                   " --metrics_address 127.0.0.1:0 2>&1");
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string out;
+  char buffer[512];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
+  const int status = pclose(pipe);
+  *exit_code = WEXITSTATUS(status);
+  return out;
+}
+
+TEST(WorkerBinaryTest, BadConfigsStopStartUpWithOneClearLine) {
+  struct Case {
+    std::string yaml;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"models: [{name: a, managed: {model_path: x, paralel: 2}}]", "unknown key"},
+      {"models: [{name: a, managed: {model_path: /nonexistent/a.gguf}}]",
+       "default model a: model file /nonexistent/a.gguf cannot be read"},
+      {absl::StrCat("models: [{name: a, managed: {model_path: ",
+                    WriteFile("magic-only.gguf", "GGUF...."), ", binary: /nonexistent/llama-server}}]"),
+       "not executable"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = WriteFile("worker-bad.yaml", c.yaml);
+    int exit_code = 0;
+    const std::string out = RunWorker(absl::StrCat("--config ", path), &exit_code);
+    EXPECT_NE(exit_code, 0) << c.yaml;
+    EXPECT_THAT(out, HasSubstr("worker: error: ")) << c.yaml;
+    EXPECT_THAT(out, HasSubstr(c.message)) << c.yaml;
+  }
+  int exit_code = 0;
+  EXPECT_THAT(RunWorker("--config /nonexistent/worker.yaml", &exit_code),
+              HasSubstr("worker: error: "));
+  EXPECT_NE(exit_code, 0);
 }
 
 }  // namespace
