@@ -27,8 +27,25 @@ EndpointLoad EndpointLoadFromReport(const std::string& endpoint, const std::stri
   }
   for (const v1::ModelLoad& m : r.models()) {
     if (m.model() != model) continue;
+    switch (m.state()) {
+      case v1::MODEL_STATE_FAILED:
+      case v1::MODEL_STATE_UNLOADING:
+      case v1::MODEL_STATE_UNAVAILABLE:
+        load.reported = true;
+        load.model_ready = false;
+        return load;
+      case v1::MODEL_STATE_UNLOADED:
+      case v1::MODEL_STATE_LOADING:
+        // Loaded on demand: its slots are not known yet. Accepting: unknown
+        // load (neither preferred nor avoided); refusing: not usable.
+        if (m.accepting()) return load;
+        load.reported = true;
+        load.accepting = false;
+        return load;
+      default:
+        break;
+    }
     load.reported = true;
-    load.model_ready = m.state() == v1::MODEL_STATE_READY || m.state() == v1::MODEL_STATE_UNLOADED;
     load.accepting = m.accepting();
     load.slots_busy = m.slots_busy();
     load.slots_total = m.slots_total();

@@ -50,10 +50,11 @@ class LoadSource {
 };
 
 // The EndpointLoad of `model` on `endpoint` from its report (pure):
-// no report: unreported; service not ready: not usable; the model listed:
-// its state (READY or, for managed local models, UNLOADED: loadable on
-// demand), `accepting`, slots, waiting requests and KV-cache use; the model
-// not listed: unreported (the service knows nothing about it).
+// no report: unreported; service not ready: not usable; the model listed and
+// READY: `accepting`, slots, waiting requests and KV-cache use; UNLOADED or
+// LOADING (managed local models load on demand): unreported (unknown load)
+// while accepting, else not usable; FAILED, UNLOADING, UNAVAILABLE: not
+// usable; the model not listed: unreported.
 // `caller_key`: the call carries the caller's own provider key (byok). A
 // cloud-proxy reports "not ready" / MODEL_STATE_UNAVAILABLE when the
 // OPERATOR has no key, which says nothing about the caller's: such a report
