@@ -1,9 +1,6 @@
 #include "services/cloud_proxy/inference_service.h"
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +11,7 @@
 #include "services/cloud_proxy/pricing.h"
 #include "services/cloud_proxy/providers/adapter_util.h"
 #include "services/cloud_proxy/usage.h"
+#include "services/common/server/cancel_watcher.h"
 #include "services/common/status/status.h"
 #include "services/common/tracing/propagation.h"
 
@@ -57,44 +55,6 @@ struct CloudInferenceService::Prepared {
 };
 
 namespace {
-
-// Cancels `token` when the client of `context` goes away (sync gRPC handlers
-// get no callback for that, so a helper thread polls).
-class CancelWatcher {
- public:
-  CancelWatcher(grpc::ServerContext* context, absl::Duration poll)
-      : token_(std::make_shared<tiermesh::http::CancellationToken>()) {
-    thread_ = std::thread([this, context, poll] {
-      std::unique_lock<std::mutex> lock(mu_);
-      while (!done_) {
-        if (context->IsCancelled()) {
-          token_->Cancel();
-          return;
-        }
-        changed_.wait_for(lock, absl::ToChronoNanoseconds(poll));
-      }
-    });
-  }
-  ~CancelWatcher() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_ = true;
-    }
-    changed_.notify_all();
-    thread_.join();
-  }
-  CancelWatcher(const CancelWatcher&) = delete;
-  CancelWatcher& operator=(const CancelWatcher&) = delete;
-
-  const std::shared_ptr<tiermesh::http::CancellationToken>& token() const { return token_; }
-
- private:
-  std::shared_ptr<tiermesh::http::CancellationToken> token_;
-  std::mutex mu_;
-  std::condition_variable changed_;
-  bool done_ = false;
-  std::thread thread_;
-};
 
 // The server span's context (the tracing interceptor put it in the
 // metadata), else the caller's; invalid when neither exists.
@@ -352,6 +312,17 @@ void CloudInferenceService::Record(const Prepared* prepared, absl::StatusCode co
   }
 }
 
+UpstreamCall CloudInferenceService::CallFor(
+    const Prepared& prepared, const grpc::ServerContext& context,
+    const std::shared_ptr<tiermesh::http::CancellationToken>& cancel) const {
+  return UpstreamCall{prepared.provider->adapter.get(),
+                      &prepared.model->config,
+                      prepared.key,
+                      Deadline(&context),
+                      cancel,
+                      ParentSpan(context)};
+}
+
 grpc::Status CloudInferenceService::Generate(grpc::ServerContext* context,
                                              const GenerateRequest* request,
                                              GenerateResponse* response) {
@@ -364,13 +335,8 @@ grpc::Status CloudInferenceService::Generate(grpc::ServerContext* context,
   }
   absl::StatusOr<GenerateResponse> result;
   {
-    CancelWatcher watcher(context, options_.cancel_poll_interval);
-    const UpstreamCall call{prepared->provider->adapter.get(),
-                            &prepared->model->config,
-                            prepared->key,
-                            Deadline(context),
-                            watcher.token(),
-                            ParentSpan(*context)};
+    tiermesh::server::CancelWatcher watcher(context, options_.cancel_poll_interval);
+    const UpstreamCall call = CallFor(*prepared, *context, watcher.token());
     result = upstream_->Generate(call, *request);
   }
   const absl::Duration took = options_.clock() - start;
@@ -410,13 +376,8 @@ grpc::Status CloudInferenceService::GenerateStream(
   bool wrote_delta = false;
   UpstreamStreamResult result;
   {
-    CancelWatcher watcher(context, options_.cancel_poll_interval);
-    const UpstreamCall call{prepared->provider->adapter.get(),
-                            &prepared->model->config,
-                            prepared->key,
-                            Deadline(context),
-                            watcher.token(),
-                            ParentSpan(*context)};
+    tiermesh::server::CancelWatcher watcher(context, options_.cancel_poll_interval);
+    const UpstreamCall call = CallFor(*prepared, *context, watcher.token());
     result = upstream_->GenerateStream(call, request, [&](const StreamUpdate& update) {
       if (context->IsCancelled()) return false;
       if (!update.has_delta()) return true;

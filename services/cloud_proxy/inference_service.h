@@ -123,6 +123,10 @@ class CloudInferenceService final : public tiermesh::v1::InferenceService::Servi
   [[nodiscard]] absl::StatusOr<Prepared> Prepare(grpc::ServerContext* context,
                                                  const tiermesh::v1::GenerateRequest& request,
                                                  bool stream);
+  // The upstream call of a prepared request: its key, the caller's deadline,
+  // cancellation and the span it belongs to.
+  UpstreamCall CallFor(const Prepared& prepared, const grpc::ServerContext& context,
+                       const std::shared_ptr<tiermesh::http::CancellationToken>& cancel) const;
   void Release(const Prepared& prepared, const tiermesh::v1::Usage* usage);
   void Record(const Prepared* prepared, absl::StatusCode code, const tiermesh::v1::Usage* usage,
               const tiermesh::v1::Cost* cost, absl::Duration upstream,
