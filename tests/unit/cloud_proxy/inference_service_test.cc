@@ -373,7 +373,16 @@ TEST(CloudService, ByokCanaryKeyIsUsedAndAppearsNowhere) {
   ASSERT_GE(spans.size(), 8u);
   int upstream_spans = 0;
   for (const tiermesh::tracing::SpanData& span : spans) {
-    if (span.kind == tiermesh::tracing::SpanKind::kClient) ++upstream_spans;
+    if (span.kind != tiermesh::tracing::SpanKind::kClient) continue;
+    ++upstream_spans;
+    // Each upstream span is the child of its call's server span.
+    bool has_server_parent = false;
+    for (const tiermesh::tracing::SpanData& parent : spans) {
+      has_server_parent |= parent.kind == tiermesh::tracing::SpanKind::kServer &&
+                           parent.context.span_id == span.parent_span_id &&
+                           parent.context.trace_id == span.context.trace_id;
+    }
+    EXPECT_TRUE(has_server_parent) << span.name;
   }
   EXPECT_EQ(upstream_spans, 4);
   // Everything a span holds, as exported: names, attributes, events, statuses.
