@@ -13,13 +13,16 @@ tiermesh-bench four times:
   direct_max       the cloud-proxy alone, --concurrency calls in flight (closed loop)
   router_max       the full path, --concurrency calls in flight
 and prints one JSON object with the four reports, added_p50_ms (router_latency p50 minus
-direct_latency p50) and router_max_rps. Figures only: nothing is asserted here (targets: under
+direct_latency p50), router_max_rps, and for each run cpu_us_per_request: the CPU time
+(user + system, from /proc) that each process (tiermesh-bench itself included) spent per
+finished request, which shows where the cores go when everything shares one small machine. Figures only: nothing is asserted here (targets: under
 1 ms added at p50, at least 2,000 requests/s through the full path on 2 cores). Use an optimised
 build (the release preset) for figures worth quoting.
 """
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -59,6 +62,7 @@ class Services:
         self.build = os.path.abspath(build)
         self.dir = tempfile.mkdtemp(prefix="tiermesh-bench-")
         self.procs = []
+        self.names = []
         self.files = []
 
     def spawn(self, name, argv, env=None):
@@ -66,7 +70,18 @@ class Services:
         self.files.append(log)
         self.procs.append(subprocess.Popen(argv, cwd=SOURCE, env=env, stdout=log,
                                            stderr=subprocess.STDOUT))
+        self.names.append(name)
         return log
+
+    def cpu_seconds(self):
+        """{process name: user + system CPU seconds so far}."""
+        tick = os.sysconf("SC_CLK_TCK")
+        cpu = {}
+        for name, p in zip(self.names, self.procs):
+            with open(f"/proc/{p.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            cpu[name] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        return cpu
 
     def service(self, name, exe, config, env):
         grpc_port, metrics_port = free_port(), free_port()
@@ -139,13 +154,29 @@ class Services:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def bench(build, args, *flags):
-    argv = [os.path.join(build, "tools/bench/tiermesh-bench"), "--duration", args.duration,
-            "--warmup", args.warmup, "--max_tokens", "4", "--mode", args.mode, *flags]
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench(services, args, *flags):
+    argv = [os.path.join(services.build, "tools/bench/tiermesh-bench"), "--duration",
+            args.duration, "--warmup", args.warmup, "--max_tokens", "4", "--mode", args.mode,
+            *flags]
+    before, bench_before = services.cpu_seconds(), children_cpu_seconds()
     out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    after, bench_after = services.cpu_seconds(), children_cpu_seconds()
     if out.returncode != 0:
         raise SystemExit(f"mesh_overhead: tiermesh-bench failed: {out.stderr}")
-    return json.loads(out.stdout)
+    report = json.loads(out.stdout)
+    # The whole run's CPU (warm-up included) per counted request: slightly high, by about the
+    # warm-up's share of the run (1s in 11s by default).
+    calls = max(1, report["requests"])
+    cpu = {name: after[name] - before[name] for name in after}
+    cpu["tiermesh-bench"] = bench_after - bench_before
+    report["cpu_us_per_request"] = {name: round(seconds * 1e6 / calls, 1)
+                                    for name, seconds in cpu.items()}
+    return report
 
 
 def main():
@@ -164,10 +195,10 @@ def main():
         router = ("--target", "router", "--address", services.router)
         many = ("--concurrency", str(args.concurrency), "--channels", str(args.channels))
         report = {
-            "direct_latency": bench(services.build, args, *direct, "--concurrency", "1"),
-            "router_latency": bench(services.build, args, *router, "--concurrency", "1"),
-            "direct_max": bench(services.build, args, *direct, *many),
-            "router_max": bench(services.build, args, *router, *many),
+            "direct_latency": bench(services, args, *direct, "--concurrency", "1"),
+            "router_latency": bench(services, args, *router, "--concurrency", "1"),
+            "direct_max": bench(services, args, *direct, *many),
+            "router_max": bench(services, args, *router, *many),
         }
     finally:
         services.stop()
