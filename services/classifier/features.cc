@@ -468,6 +468,19 @@ class ScoringSink {
     occ.weight = weight;
     occ.origin = origin;
   }
+  // A character n-gram: scored, never named, so it needs no origin.
+  static constexpr bool kNeedsCharOrigins = false;
+  // Sum of the rows of `count` indices, times `weight`, into `family`: one
+  // register accumulator and all loads issued before the sum is stored.
+  void AddChars(const uint32_t* indices, size_t count, float weight, int family) {
+    Lanes sum{};
+    for (size_t i = 0; i < count; ++i) {
+      Lanes row;
+      std::memcpy(&row, rows_ + size_t{indices[i]} * ScoredRequest::kColumns, sizeof(row));
+      sum += row;
+    }
+    totals_[family] += sum * weight;
+  }
   float Total(int family, int column) const { return totals_[family][column]; }
 
  private:
@@ -487,6 +500,7 @@ class MergingSink {
     mask_ = capacity - 1;
   }
 
+  static constexpr bool kNeedsCharOrigins = true;
   // Occurrences merge by (index, focus/context): the two are scaled apart.
   void Add(uint32_t index, float value, const FeatureOrigin& origin) {
     const uint32_t key = (index << 1) | (origin.context ? 1u : 0u);
@@ -685,6 +699,27 @@ class HashedEmitter {
       for (size_t p = 0; p < n; ++p) packed = (packed << 8) | byte_at(p);
       const uint64_t top = n >= 8 ? ~0ULL : ((1ULL << (8 * n)) - 1);
       const size_t last_position = padded - n;
+      if constexpr (!Sink::kNeedsCharOrigins) {
+        // The serving path: the same indices as Emit() below, without
+        // building origins the sink would drop (this loop is most of the
+        // hashed features of a prompt).
+        const int family = FeatureOrigin::kChars + (context_ ? 4 : 0);
+        const uint64_t salt = kNsChars ^ config_.seed;
+        counts_[family] += static_cast<int64_t>(last_position + 1);
+        uint32_t indices[64];
+        size_t count = 0;
+        for (size_t p = 0;; ++p) {
+          indices[count++] = static_cast<uint32_t>(Mix((packed * 31 + n) ^ salt) >> shift_);
+          if (count == std::size(indices)) {
+            sink_->AddChars(indices, count, weight_, family);
+            count = 0;
+          }
+          if (p == last_position) break;
+          packed = ((packed << 8) | (fits ? uint64_t{local[p + n]} : byte_at(p + n))) & top;
+        }
+        sink_->AddChars(indices, count, weight_, family);
+        continue;
+      }
       for (size_t p = 0;; ++p) {
         const bool at_start = p == 0;
         const bool at_end = p == last_position;

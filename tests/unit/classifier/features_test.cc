@@ -136,6 +136,49 @@ TEST_F(FeaturesTest, SinglePassScoreEqualsMergedFeatures) {
   }
 }
 
+// The serving path batches character n-grams per word (flushing every 64);
+// with every n-gram size, long tokens (more n-grams than one batch, words
+// longer than the local buffer) and context turns it must still score like
+// the merged features.
+TEST(FeaturesScoreTest, CharNgramBatchesScoreLikeMergedFeatures) {
+  FeatureConfig config;
+  config.hash_bits = 12;
+  config.char_ngram_min = 2;
+  config.char_ngram_max = 7;
+  const FeatureExtractor extractor(config);
+  std::vector<float> weights(size_t{config.num_features()} * ScoredRequest::kColumns);
+  uint64_t state = 7;
+  for (float& w : weights) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    w = static_cast<float>(static_cast<int64_t>(state >> 40) % 2001 - 1000) / 1000.0f;
+  }
+  std::string long_token;
+  for (int i = 0; long_token.size() < 300; ++i) long_token += static_cast<char>('a' + i % 26);
+  const std::string mid_token(66, 'x');  // 68 bytes padded: just past the local buffer
+  const std::vector<ClassifyInput> inputs = {
+      ClassifyInput{{{Role::kUser, "see " + long_token + " and " + mid_token + " ok"}}, {}},
+      ClassifyInput{{{Role::kUser, "earlier " + long_token},
+                     {Role::kAssistant, "fine"},
+                     {Role::kUser, "a bb ccc dddd eeeee ffffff ggggggg"}},
+                    {}},
+  };
+  for (const ClassifyInput& input : inputs) {
+    const FeatureVector fv = extractor.Extract(input);
+    std::array<double, ScoredRequest::kColumns> expected{};
+    for (const Feature& f : fv.features) {
+      for (int c = 0; c < ScoredRequest::kColumns; ++c) {
+        expected[c] += weights[size_t{f.index} * ScoredRequest::kColumns + c] * f.value;
+      }
+    }
+    ScoredRequest scored;
+    extractor.Score(input, weights.data(), &scored);
+    for (int c = 0; c < ScoredRequest::kColumns; ++c) {
+      EXPECT_NEAR(scored.totals[c], expected[c], 1e-3 * (1 + std::fabs(expected[c])))
+          << "column " << c;
+    }
+  }
+}
+
 TEST_F(FeaturesTest, HashingIsStable) {
   // Shipped model files depend on these exact buckets: a change here must
   // bump kFeatureVersion and retrain the default model.
