@@ -470,16 +470,10 @@ class ScoringSink {
   }
   // A character n-gram: scored, never named, so it needs no origin.
   static constexpr bool kNeedsCharOrigins = false;
-  // Sum of the rows of `count` indices, times `weight`, into `family`: one
-  // register accumulator and all loads issued before the sum is stored.
-  void AddChars(const uint32_t* indices, size_t count, float weight, int family) {
-    Lanes sum{};
-    for (size_t i = 0; i < count; ++i) {
-      Lanes row;
-      std::memcpy(&row, rows_ + size_t{indices[i]} * ScoredRequest::kColumns, sizeof(row));
-      sum += row;
-    }
-    totals_[family] += sum * weight;
+  void AddChars(uint32_t index, float weight, int family) {
+    Lanes row;
+    std::memcpy(&row, rows_ + size_t{index} * ScoredRequest::kColumns, sizeof(row));
+    totals_[family] += row * weight;
   }
   float Total(int family, int column) const { return totals_[family][column]; }
 
@@ -706,18 +700,12 @@ class HashedEmitter {
         const int family = FeatureOrigin::kChars + (context_ ? 4 : 0);
         const uint64_t salt = kNsChars ^ config_.seed;
         counts_[family] += static_cast<int64_t>(last_position + 1);
-        uint32_t indices[64];
-        size_t count = 0;
         for (size_t p = 0;; ++p) {
-          indices[count++] = static_cast<uint32_t>(Mix((packed * 31 + n) ^ salt) >> shift_);
-          if (count == std::size(indices)) {
-            sink_->AddChars(indices, count, weight_, family);
-            count = 0;
-          }
+          sink_->AddChars(static_cast<uint32_t>(Mix((packed * 31 + n) ^ salt) >> shift_), weight_,
+                          family);
           if (p == last_position) break;
           packed = ((packed << 8) | (fits ? uint64_t{local[p + n]} : byte_at(p + n))) & top;
         }
-        sink_->AddChars(indices, count, weight_, family);
         continue;
       }
       for (size_t p = 0;; ++p) {

@@ -136,11 +136,10 @@ TEST_F(FeaturesTest, SinglePassScoreEqualsMergedFeatures) {
   }
 }
 
-// The serving path batches character n-grams per word (flushing every 64);
-// with every n-gram size, long tokens (more n-grams than one batch, words
-// longer than the local buffer) and context turns it must still score like
-// the merged features.
-TEST(FeaturesScoreTest, CharNgramBatchesScoreLikeMergedFeatures) {
+// The serving path scores character n-grams without building their origins;
+// with every n-gram size, long tokens (words longer than the local buffer)
+// and context turns it must still score like the merged features.
+TEST(FeaturesScoreTest, CharNgramFastPathScoresLikeMergedFeatures) {
   FeatureConfig config;
   config.hash_bits = 12;
   config.char_ngram_min = 2;
