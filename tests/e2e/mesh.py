@@ -87,10 +87,10 @@ def replace_once(text, old, new):
 
 class Mesh:
     def __init__(self, binary, fake_args=("--cut_models", "fake-premium", "--cut_after_tokens", "3"),
-                 edit_router=None, edit_worker=None, ledger=False,
+                 edit_router=None, edit_worker=None, edit_cloud=None, ledger=False,
                  cloud_prices=(("0.15", "0.60"), ("3", "15"))):
         """binary: llama-server. fake_args: extra tiermesh-fake-provider flags (its pace is
-        INSTANT). edit_router/edit_worker: text -> text of the YAML configs. ledger: the fake
+        INSTANT). edit_router/edit_worker/edit_cloud: text -> text of the YAML configs. ledger: the fake
         writes its ledger to self.ledger_path. cloud_prices: (input, output) USD per 1M tokens
         of cloud-cheap and cloud-premium as the cloud-proxy charges them."""
         self.dir = tempfile.mkdtemp(prefix="tiermesh-e2e-")
@@ -102,14 +102,15 @@ class Mesh:
                              "fake-premium": tuple(float(p) for p in cloud_prices[1])}
         self.ledger_path = os.path.join(self.dir, "ledger.jsonl") if ledger else None
         try:
-            self._start(binary, list(fake_args), edit_router, edit_worker, cloud_prices)
+            self._start(binary, list(fake_args), edit_router, edit_worker, edit_cloud,
+                        cloud_prices)
         except BaseException:
             self.stop()
             raise
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.ports['router'][0]}")
         self.router = router_pb2_grpc.RouterServiceStub(self.channel)
 
-    def _start(self, binary, fake_args, edit_router, edit_worker, cloud_prices):
+    def _start(self, binary, fake_args, edit_router, edit_worker, edit_cloud, cloud_prices):
         env = dict(os.environ)
         env["TIERMESH_LLAMA_SERVER"] = binary
         model = os.path.join(self.dir, "tiny.gguf")
@@ -134,9 +135,7 @@ class Mesh:
         if not url:
             raise AssertionError("tiermesh-fake-provider printed no base URL")
         (cheap_in, cheap_out), (premium_in, premium_out) = cloud_prices
-        cloud_config = os.path.join(self.dir, "cloud.yaml")
-        with open(cloud_config, "w") as f:
-            f.write(f"""providers:
+        cloud_text = f"""providers:
   - name: fake
     type: openai_compatible
     base_url: {url}/v1
@@ -146,7 +145,8 @@ class Mesh:
          price: {{input_usd_per_mtok: "{cheap_in}", output_usd_per_mtok: "{cheap_out}"}}}}
       - {{name: cloud-premium, upstream: fake-premium, context_window: 200000,
          price: {{input_usd_per_mtok: "{premium_in}", output_usd_per_mtok: "{premium_out}"}}}}
-""")
+"""
+        cloud_config = self.write("cloud.yaml", edit_cloud(cloud_text) if edit_cloud else cloud_text)
         env["FAKE_KEY"] = "fake-key"
         env["TIERMESH_CLASSIFIER_ADDR"] = f"127.0.0.1:{self.ports['classifier'][0]}"
         env["TIERMESH_WORKER_ADDR"] = f"127.0.0.1:{self.ports['worker'][0]}"

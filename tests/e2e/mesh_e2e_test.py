@@ -19,7 +19,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mesh import Mesh, chat, llama_server, metric_sum  # noqa: E402
+from mesh import SERVING, Mesh, chat, llama_server, metric_sum  # noqa: E402
 
 import grpc  # noqa: E402  (mesh put the stubs on sys.path)
 from tiermesh.v1 import common_pb2, router_pb2  # noqa: E402
@@ -94,26 +94,31 @@ class MeshTest(unittest.TestCase):
         self.assertEqual(len(children), 1, "the worker runs one llama-server")
         before = self.mesh.metrics("router")
         os.kill(int(children[0]), signal.SIGKILL)
-        time.sleep(0.3)  # the worker notices within its supervision interval
+        # The worker notices within its supervision interval (NOT_SERVING); the requests below
+        # then fall into the restart gap (backoff + load: a few hundred ms in this mesh).
+        deadline = time.time() + 5
+        while self.mesh.health("worker") == SERVING and time.time() < deadline:
+            time.sleep(0.01)
         fell_back = 0
         for i in range(5):
             r = chat(self.mesh.router, f"Hi again {i}")
             self.assertEqual(r.decision.attempts[-1].code, "OK")  # nothing lost
             if r.decision.attempts[-1].tier.startswith("cloud"):
                 fell_back += 1
-                self.assertEqual(r.decision.attempts[0].tier, "local_fast")
+                self.assertTrue(r.decision.attempts[0].tier.startswith("local"))
                 self.assertNotEqual(r.decision.attempts[0].code, "OK")
         self.assertGreaterEqual(fell_back, 1)
         after = self.mesh.metrics("router")
-        self.assertGreater(metric_sum(after, "tiermesh_router_fallbacks_total", from_tier="local_fast"),
-                           metric_sum(before, "tiermesh_router_fallbacks_total", from_tier="local_fast"))
+        self.assertGreater(metric_sum(after, "tiermesh_router_fallbacks_total"),
+                           metric_sum(before, "tiermesh_router_fallbacks_total"))
         # The worker restarts llama-server; local serves again (the breaker, if open, recovers).
         self.mesh.wait_serving("worker", timeout=60)
         deadline = time.time() + 60
         served_locally = False
         while time.time() < deadline and not served_locally:
             r = chat(self.mesh.router, "Back to local?")
-            served_locally = r.decision.attempts[-1].tier == "local_fast"
+            # (Either local tier: the classifier decides whether this reads as a tool request.)
+            served_locally = r.decision.attempts[-1].tier.startswith("local")
             if not served_locally:
                 time.sleep(1)
         self.assertTrue(served_locally, "local tier never served again")

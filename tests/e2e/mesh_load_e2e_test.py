@@ -43,6 +43,18 @@ RACE_MAX_TOKENS = 16
 
 
 def router_config(text):
+    # Routing independent of the classifier's model (retrained now and then): everything goes
+    # to local_fast, except priority quality (the budget race) to cloud_premium. The router
+    # still calls the classifier for every request; mesh_e2e_test covers routing per rule.
+    start, end = text.index("\nrules:\n"), text.index("\n# What each user tier may use")
+    text = text[:start] + """
+rules:
+  - name: quality-first
+    when: {priority: [quality]}
+    tier: cloud_premium
+  - name: default
+    tier: local_fast
+""" + text[end:]
     # Retry budget: router.yaml lets fallbacks be at most 20% of requests (ratio 0.2), exactly
     # the injected failure share, so some fallbacks would be refused ("retry budget spent")
     # and the test would measure the budget, not the failures. 0.5 leaves room.
