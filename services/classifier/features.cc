@@ -310,22 +310,32 @@ MessageScan ScanMessage(std::string_view text) {
   bool line_start = true;
   int leading_spaces = 0;
   bool line_nonempty = false;
-  char32_t last_non_space = 0;
   uint32_t histogram[128] = {};
   const char* data = text.data();
   const size_t n = text.size();
   for (size_t i = 0; i < n;) {
     const uint8_t b0 = static_cast<uint8_t>(data[i]);
     if (b0 < 0x80 && !line_start && !(kAscii.c[b0] & kClsSpecial)) {
-      // Fast path: an ordinary ASCII byte in the middle of a line. Per-class
-      // counts come from the byte histogram after the loop.
-      const uint16_t cls = kAscii.c[b0];
-      ++histogram[b0];
-      if (!(cls & kClsSpace)) last_non_space = b0;
-      const bool word_char = (cls & kClsWord) != 0;
-      words += (word_char && !in_word) ? 1 : 0;
-      in_word = word_char;
-      ++i;
+      // Fast path: a run of ordinary ASCII bytes in the middle of a line, in
+      // an inner loop whose state fits in registers. Per-class counts come
+      // from the byte histogram after the loop; the last non-space character
+      // is found after the loop too.
+      int64_t run_words = 0;
+      bool run_in_word = in_word;
+      size_t j = i;
+      uint8_t b = b0;
+      while (true) {
+        ++histogram[b];
+        const bool word_char = (kAscii.c[b] & kClsWord) != 0;
+        run_words += (word_char && !run_in_word) ? 1 : 0;
+        run_in_word = word_char;
+        if (++j == n) break;
+        b = static_cast<uint8_t>(data[j]);
+        if (b >= 0x80 || (kAscii.c[b] & kClsSpecial)) break;
+      }
+      words += run_words;
+      in_word = run_in_word;
+      i = j;
       continue;
     }
     char32_t cp;
@@ -378,7 +388,6 @@ MessageScan ScanMessage(std::string_view text) {
     }
     if (!space) {
       ++non_space;
-      last_non_space = cp;
     }
     if (cp == '?' || cp == 0xFF1F) ++questions;
     if (cp == '`') ++backticks;
@@ -439,7 +448,14 @@ MessageScan ScanMessage(std::string_view text) {
   s.equation = equation;
   s.url = url;
   s.script_letters = letters;
-  s.ends_with_question = last_non_space == '?' || last_non_space == 0xFF1F;
+  // Last non-space character: only ASCII whitespace counts as space here.
+  size_t end = n;
+  while (end > 0 && (data[end - 1] == ' ' || data[end - 1] == '\t' || data[end - 1] == '\r' ||
+                     data[end - 1] == '\n')) {
+    --end;
+  }
+  s.ends_with_question = (end > 0 && data[end - 1] == '?') ||
+                         (end >= 3 && text.substr(end - 3, 3) == "\xEF\xBC\x9F");
   return s;
 }
 
@@ -578,7 +594,21 @@ class HashedEmitter {
             word_start = len_;
             in_word = true;
           }
-          buf_[len_++] = n;
+          // The rest of the word's ASCII bytes in a tight loop on locals
+          // (stores through buf_ could alias the members, which would
+          // otherwise be reloaded and stored for every byte).
+          const char* in = segment.data();
+          const size_t end = segment.size();
+          char* out = buf_ + len_;
+          *out++ = n;
+          while (i < end) {
+            const uint8_t next = static_cast<uint8_t>(in[i]);
+            const char normalized = next < 0x80 ? kNormalized.map[next] : 0;
+            if (normalized == 0) break;
+            *out++ = normalized;
+            ++i;
+          }
+          len_ = static_cast<size_t>(out - buf_);
           continue;
         }
         if (in_word) EndWord(word_start, &in_word);

@@ -43,6 +43,32 @@ class FeaturesTest : public ::testing::Test {
   }
 };
 
+// The last non-space character decides ends_with_question: trailing ASCII
+// whitespace is skipped, the full-width question mark counts, a cut one or a
+// question mark followed by more text does not.
+TEST_F(FeaturesTest, EndsWithQuestion) {
+  const struct {
+    std::string text;
+    bool expected;
+  } cases[] = {
+      {"Why is the sky blue?", true},
+      {"Why is the sky blue?  \t\r\n \n", true},
+      {"\xE3\x81\xAA\xE3\x81\x9C\xEF\xBC\x9F", true},  // "なぜ？"
+      {"\xE3\x81\xAA\xE3\x81\x9C\xEF\xBC\x9F\n", true},
+      {"what? tell me", false},
+      {"why\xEF\xBC", false},            // a cut full-width question mark
+      {"why?\xE3\x80\x80", false},      // U+3000 is not ASCII whitespace
+      {"a plain sentence with many words and no question", false},
+      {"?", true},
+      {"   ", false},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(Structural(extractor_.ExtractText(c.text), Structural::kEndsWithQuestion),
+              c.expected ? 1.0f : 0.0f)
+        << c.text;
+  }
+}
+
 TEST_F(FeaturesTest, NamesWordsBigramsCharsAndSymbols) {
   const FeatureVector fv = extractor_.ExtractText("What's the Weather in Paris?");
   const std::vector<std::string> names = Names(fv);
