@@ -472,7 +472,7 @@ class ScoringSink {
   void Add(uint32_t index, float weight, const FeatureOrigin& origin) {
     Lanes row;
     std::memcpy(&row, rows_ + size_t{index} * ScoredRequest::kColumns, sizeof(row));
-    totals_[FamilyOf(origin)] += row * weight;
+    totals_[FamilyOf(origin)] += row * Splat(weight);
     // Character n-grams score but are not reported as reasons ("chars:^wea"
     // explains little to a person), which keeps this hot path short.
     if (origin.kind == FeatureOrigin::kChars) return;
@@ -482,19 +482,38 @@ class ScoringSink {
     std::memcpy(occ.row.data(), &row, sizeof(row));
     occ.index = index;
     occ.weight = weight;
-    occ.origin = origin;
+    // Field by field: a whole-struct copy of an origin just built on the
+    // stack is compiled into overlapping loads that defeat store forwarding.
+    occ.origin.kind = origin.kind;
+    occ.origin.at_word_start = origin.at_word_start;
+    occ.origin.at_word_end = origin.at_word_end;
+    occ.origin.length = origin.length;
+    occ.origin.offset = origin.offset;
+    occ.origin.context = origin.context;
   }
   // A character n-gram: scored, never named, so it needs no origin.
   static constexpr bool kNeedsCharOrigins = false;
   void AddChars(uint32_t index, float weight, int family) {
     Lanes row;
     std::memcpy(&row, rows_ + size_t{index} * ScoredRequest::kColumns, sizeof(row));
-    totals_[family] += row * weight;
+    totals_[family] += row * Splat(weight);
   }
   float Total(int family, int column) const { return totals_[family][column]; }
 
  private:
+  // `weight` in every lane, rebuilt only when the weight changes (once per
+  // message): splatting on every call goes through the stack.
+  const Lanes& Splat(float weight) {
+    if (weight != splat_weight_) {
+      splat_weight_ = weight;
+      for (int c = 0; c < ScoredRequest::kColumns; ++c) splat_[c] = weight;
+    }
+    return splat_;
+  }
+
   Lanes totals_[kNumFamilies];
+  Lanes splat_{1, 1, 1, 1, 1, 1, 1, 1};
+  float splat_weight_ = 1;
   const float* rows_;
   ScoredRequest* out_;
 };
