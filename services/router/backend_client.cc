@@ -4,6 +4,7 @@
 
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
 
 #include "services/common/status/status.h"
 
@@ -78,12 +79,20 @@ absl::StatusOr<v1::GetLoadResponse> GrpcBackendClient::GetLoad(const v1::GetLoad
   return response;
 }
 
+std::shared_ptr<grpc::Channel> NewMeshChannel(const std::string& endpoint) {
+  grpc::ChannelArguments args;
+  args.SetLoadBalancingPolicyName("round_robin");
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
+}
+
 std::shared_ptr<BackendClient> GrpcBackendClientFactory::ForEndpoint(const std::string& endpoint) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = clients_.find(endpoint);
   if (it != clients_.end()) return it->second;
-  auto client = std::make_shared<GrpcBackendClient>(
-      grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
+  auto client = std::make_shared<GrpcBackendClient>(NewMeshChannel(endpoint));
   clients_.emplace(endpoint, client);
   return client;
 }

@@ -99,8 +99,14 @@ class GrpcBackendClient final : public BackendClient {
   std::unique_ptr<v1::InferenceService::Stub> stub_;
 };
 
-// One insecure channel per endpoint (the mesh runs on a private network or
-// loopback), created on first use.
+// The channel the router uses for a backend or the classifier: insecure (the mesh runs on a
+// private network or loopback), client-side round_robin over every address the name resolves
+// to (`dns:///worker-headless:50052` spreads over the pods of a headless Service), and a short
+// reconnect backoff (100 ms, at most 1 s instead of gRPC's 120 s), so that a backend that comes
+// back (a restarted worker, one started after the router) is used again within seconds.
+[[nodiscard]] std::shared_ptr<grpc::Channel> NewMeshChannel(const std::string& endpoint);
+
+// One channel (NewMeshChannel) per endpoint, created on first use.
 class GrpcBackendClientFactory final : public BackendClientFactory {
  public:
   std::shared_ptr<BackendClient> ForEndpoint(const std::string& endpoint) override;

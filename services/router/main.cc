@@ -89,8 +89,7 @@ int Run(int argc, char** argv) {
   }
   RetryBudget retry_budget(policy->resilience.retry_budget, &clock);
   InMemoryBudgetStore budget(BudgetLimitsFromPolicy(*policy), &clock);
-  GrpcClassifierClient classifier(
-      grpc::CreateChannel(policy->classifier.endpoint, grpc::InsecureChannelCredentials()));
+  GrpcClassifierClient classifier(NewMeshChannel(policy->classifier.endpoint));
   GrpcBackendClientFactory backends;
   // What escalate_from can reach back to (policy `escalation`).
   RequestHistoryOptions history_options;
