@@ -19,10 +19,22 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mesh import SERVING, Mesh, chat, llama_server, metric_sum  # noqa: E402
+from mesh import SERVING, Mesh, chat, llama_server, metric_sum, replace_once  # noqa: E402
 
 import grpc  # noqa: E402  (mesh put the stubs on sys.path)
 from tiermesh.v1 import common_pb2, router_pb2  # noqa: E402
+
+
+def edit_worker(text):
+    # A restart gap long enough for a burst of requests to open the local backend's breaker.
+    return replace_once(text, "restart_backoff: {initial: 200ms, max: 2s}",
+                        "restart_backoff: {initial: 1500ms, max: 3s}")
+
+
+def edit_router(text):
+    # Fallbacks for the whole burst (the shipped budget allows 5/s beyond 20% of requests).
+    return replace_once(text, "retry_budget: {ratio: 0.2, min_per_second: 5, window: 10s}",
+                        "retry_budget: {ratio: 0.2, min_per_second: 100, window: 10s}")
 
 
 class MeshTest(unittest.TestCase):
@@ -33,7 +45,7 @@ class MeshTest(unittest.TestCase):
         binary = llama_server()
         if binary is None:
             raise unittest.SkipTest("no llama-server (scripts/provide-llama-server.sh builds one)")
-        cls.mesh = Mesh(binary)
+        cls.mesh = Mesh(binary, edit_worker=edit_worker, edit_router=edit_router)
 
     @classmethod
     def tearDownClass(cls):
@@ -100,28 +112,36 @@ class MeshTest(unittest.TestCase):
         while self.mesh.health("worker") == SERVING and time.time() < deadline:
             time.sleep(0.01)
         fell_back = 0
-        for i in range(5):
-            r = chat(self.mesh.router, f"Hi again {i}")
+        for i in range(8):
+            r = chat(self.mesh.router, "Hi! How are you today?")  # local_fast: worker-tiny
             self.assertEqual(r.decision.attempts[-1].code, "OK")  # nothing lost
-            if r.decision.attempts[-1].tier.startswith("cloud"):
+            self.assertTrue(r.decision.attempts[-1].tier.startswith("cloud"))
+            if len(r.decision.attempts) > 1:
                 fell_back += 1
-                self.assertTrue(r.decision.attempts[0].tier.startswith("local"))
-                self.assertNotEqual(r.decision.attempts[0].code, "OK")
+                self.assertEqual(r.decision.attempts[0].backend, "worker-tiny")
+                self.assertEqual(r.decision.attempts[0].code, "UNAVAILABLE")
+        # Five consecutive failures open worker-tiny's breaker: later requests skip it.
+        self.assertEqual(metric_sum(self.mesh.metrics("router"),
+                                    "tiermesh_router_backend_circuit_open",
+                                    backend="worker-tiny"), 1)
         self.assertGreaterEqual(fell_back, 1)
         after = self.mesh.metrics("router")
         self.assertGreater(metric_sum(after, "tiermesh_router_fallbacks_total"),
                            metric_sum(before, "tiermesh_router_fallbacks_total"))
-        # The worker restarts llama-server; local serves again (the breaker, if open, recovers).
+        # The worker restarts llama-server; after the breaker's open period a half-open probe
+        # succeeds, the breaker closes and local serves again.
         self.mesh.wait_serving("worker", timeout=60)
         deadline = time.time() + 60
         served_locally = False
         while time.time() < deadline and not served_locally:
-            r = chat(self.mesh.router, "Back to local?")
-            # (Either local tier: the classifier decides whether this reads as a tool request.)
-            served_locally = r.decision.attempts[-1].tier.startswith("local")
+            r = chat(self.mesh.router, "Hi! How are you today?")
+            served_locally = r.decision.attempts[-1].backend == "worker-tiny"
             if not served_locally:
                 time.sleep(1)
         self.assertTrue(served_locally, "local tier never served again")
+        self.assertEqual(metric_sum(self.mesh.metrics("router"),
+                                    "tiermesh_router_backend_circuit_open",
+                                    backend="worker-tiny"), 0)
         w = self.mesh.metrics("worker")
         self.assertEqual(metric_sum(w, "tiermesh_worker_llama_restarts_total", model="tiny"), 1)
 
