@@ -454,13 +454,13 @@ MessageScan ScanMessage(std::string_view text) {
                      data[end - 1] == '\n')) {
     --end;
   }
-  s.ends_with_question = (end > 0 && data[end - 1] == '?') ||
-                         (end >= 3 && text.substr(end - 3, 3) == "\xEF\xBC\x9F");
+  s.ends_with_question =
+      (end > 0 && data[end - 1] == '?') || (end >= 3 && text.substr(end - 3, 3) == "\xEF\xBC\x9F");
   return s;
 }
 
-// Sink of the single-pass scorer: adds weight * row to the family's totals
-// and records the occurrence (with a copy of its row) for reasons.
+// Sink of the single-pass scorer: sums each family's rows (its message weight is
+// applied once, in Total()) and records occurrences (with a copy of the row) for reasons.
 class ScoringSink {
  public:
   // Eight floats; GCC splits it into two SSE registers without AVX.
@@ -472,7 +472,9 @@ class ScoringSink {
   void Add(uint32_t index, float weight, const FeatureOrigin& origin) {
     Lanes row;
     std::memcpy(&row, rows_ + size_t{index} * ScoredRequest::kColumns, sizeof(row));
-    totals_[FamilyOf(origin)] += row * Splat(weight);
+    const int family = FamilyOf(origin);
+    totals_[family] += row;
+    family_weight_[family] = weight;
     // Character n-grams score but are not reported as reasons ("chars:^wea"
     // explains little to a person), which keeps this hot path short.
     if (origin.kind == FeatureOrigin::kChars) return;
@@ -496,24 +498,19 @@ class ScoringSink {
   void AddChars(uint32_t index, float weight, int family) {
     Lanes row;
     std::memcpy(&row, rows_ + size_t{index} * ScoredRequest::kColumns, sizeof(row));
-    totals_[family] += row * Splat(weight);
+    totals_[family] += row;
+    family_weight_[family] = weight;
   }
-  float Total(int family, int column) const { return totals_[family][column]; }
+  float Total(int family, int column) const {
+    return totals_[family][column] * family_weight_[family];
+  }
 
  private:
-  // `weight` in every lane, rebuilt only when the weight changes (once per
-  // message): splatting on every call goes through the stack.
-  const Lanes& Splat(float weight) {
-    if (weight != splat_weight_) {
-      splat_weight_ = weight;
-      for (int c = 0; c < ScoredRequest::kColumns; ++c) splat_[c] = weight;
-    }
-    return splat_;
-  }
-
   Lanes totals_[kNumFamilies];
-  Lanes splat_{1, 1, 1, 1, 1, 1, 1, 1};
-  float splat_weight_ = 1;
+  // The message weight of each family's occurrences (the same for all of
+  // them: 1 for the focus turn, context_weight for the others), applied in
+  // Total(): multiplying every row by a scalar went through the stack.
+  std::array<float, kNumFamilies> family_weight_{};
   const float* rows_;
   ScoredRequest* out_;
 };
@@ -530,9 +527,12 @@ class MergingSink {
   }
 
   static constexpr bool kNeedsCharOrigins = true;
-  // Occurrences merge by (index, focus/context): the two are scaled apart.
+  // Occurrences merge by (index, family): each family is scaled by its own
+  // count, as the scorer does, so a hash collision between two families
+  // (a word and a character n-gram, a focus and a context word) scores the
+  // same in training and in serving.
   void Add(uint32_t index, float value, const FeatureOrigin& origin) {
-    const uint32_t key = (index << 1) | (origin.context ? 1u : 0u);
+    const uint32_t key = (index << 3) | static_cast<uint32_t>(FamilyOf(origin));
     size_t pos = Hash(key) & mask_;
     while (true) {
       Slot& slot = slots_[pos];

@@ -104,8 +104,10 @@ struct FeatureConfig {
 // bigrams, character n-grams, symbols) times focus/context turn.
 inline constexpr int kNumFamilies = 8;
 
-// One non-zero feature. Within a FeatureVector an index appears at most twice
-// (once from the focus turn, once from the context).
+// One non-zero feature. Within a FeatureVector an index appears at most once
+// per family (kNumFamilies: words, bigrams, character n-grams, symbols, each
+// from the focus turn or the context), so that colliding features of two
+// families are scaled by their own family's count, as in Score().
 struct Feature {
   uint32_t index = 0;
   float value = 0;
@@ -138,7 +140,7 @@ struct TextStats {
 };
 
 struct FeatureVector {
-  std::vector<Feature> features;       // unique indices, in first-seen order
+  std::vector<Feature> features;       // unique (index, family), in first-seen order
   std::vector<FeatureOrigin> origins;  // parallel to `features`
   std::string text;                    // normalised text the origins point into
   TextStats stats;

@@ -127,8 +127,8 @@ absl::StatusOr<nlohmann::json> RunGrpc(std::shared_ptr<const Classifier> classif
   std::unique_ptr<server::RunningServer> server = *std::move(running);
   server->SetServing(true);
   std::unique_ptr<v1::ClassifierService::Stub> stub =
-      v1::ClassifierService::NewStub(grpc::CreateChannel(
-          absl::StrCat("127.0.0.1:", server->port()), grpc::InsecureChannelCredentials()));
+      v1::ClassifierService::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", server->port()),
+                                                         grpc::InsecureChannelCredentials()));
 
   nlohmann::json results = nlohmann::json::array();
   absl::Status failure;
@@ -145,8 +145,8 @@ absl::StatusOr<nlohmann::json> RunGrpc(std::shared_ptr<const Classifier> classif
       v1::ClassifyResponse response;
       const grpc::Status status = stub->Classify(&context, request, &response);
       if (!status.ok()) {
-        return absl::UnavailableError(absl::StrCat("Classify over gRPC failed: ",
-                                                   status.error_message()));
+        return absl::UnavailableError(
+            absl::StrCat("Classify over gRPC failed: ", status.error_message()));
       }
       *complexity += response.classification().complexity();
       return absl::OkStatus();
@@ -164,8 +164,7 @@ absl::StatusOr<nlohmann::json> RunGrpc(std::shared_ptr<const Classifier> classif
     for (size_t n = 0; failure.ok() && Clock::now() < deadline; ++n) {
       const Clock::time_point t0 = Clock::now();
       failure = call(requests[n % requests.size()], &checksum);
-      latencies_us.push_back(
-          std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      latencies_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
     }
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     results.push_back(Summarize(sizes[s], std::move(latencies_us), elapsed, checksum));
@@ -220,8 +219,8 @@ absl::Status Run() {
         if (!c.ok()) return c.status();
         sink += c->complexity;
       }
-      results.push_back({{"prompt_bytes", bytes}, {"classifications", iterations},
-                         {"checksum", sink}});
+      results.push_back(
+          {{"prompt_bytes", bytes}, {"classifications", iterations}, {"checksum", sink}});
       continue;
     }
     for (const ClassifyInput& in : inputs) (void)classifier->Classify(in);  // warm-up

@@ -56,8 +56,8 @@ TEST_F(FeaturesTest, EndsWithQuestion) {
       {"\xE3\x81\xAA\xE3\x81\x9C\xEF\xBC\x9F", true},  // "なぜ？"
       {"\xE3\x81\xAA\xE3\x81\x9C\xEF\xBC\x9F\n", true},
       {"what? tell me", false},
-      {"why\xEF\xBC", false},            // a cut full-width question mark
-      {"why?\xE3\x80\x80", false},      // U+3000 is not ASCII whitespace
+      {"why\xEF\xBC", false},       // a cut full-width question mark
+      {"why?\xE3\x80\x80", false},  // U+3000 is not ASCII whitespace
       {"a plain sentence with many words and no question", false},
       {"?", true},
       {"   ", false},
@@ -180,9 +180,12 @@ TEST(FeaturesScoreTest, CharNgramFastPathScoresLikeMergedFeatures) {
   std::string long_token;
   for (int i = 0; long_token.size() < 300; ++i) long_token += static_cast<char>('a' + i % 26);
   const std::string mid_token(66, 'x');  // 68 bytes padded: just past the local buffer
+  // MessageView holds string_views: the texts must outlive the inputs.
+  const std::string focus = "see " + long_token + " and " + mid_token + " ok";
+  const std::string earlier = "earlier " + long_token;
   const std::vector<ClassifyInput> inputs = {
-      ClassifyInput{{{Role::kUser, "see " + long_token + " and " + mid_token + " ok"}}, {}},
-      ClassifyInput{{{Role::kUser, "earlier " + long_token},
+      ClassifyInput{{{Role::kUser, focus}}, {}},
+      ClassifyInput{{{Role::kUser, earlier},
                      {Role::kAssistant, "fine"},
                      {Role::kUser, "a bb ccc dddd eeeee ffffff ggggggg"}},
                     {}},
@@ -199,7 +202,7 @@ TEST(FeaturesScoreTest, CharNgramFastPathScoresLikeMergedFeatures) {
     extractor.Score(input, weights.data(), &scored);
     for (int c = 0; c < ScoredRequest::kColumns; ++c) {
       EXPECT_NEAR(scored.totals[c], expected[c], 1e-3 * (1 + std::fabs(expected[c])))
-          << "column " << c;
+          << "input " << (&input - inputs.data()) << " column " << c;
     }
   }
 }
