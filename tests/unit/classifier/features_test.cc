@@ -119,16 +119,41 @@ TEST_F(FeaturesTest, RepeatedTokensCountOverSqrtOfOccurrences) {
   EXPECT_NEAR(three, 3 / std::sqrt(6.0), 1e-5);
 }
 
-// The serving path (one pass, no merging) must score exactly like the merged
-// features the trainer sees.
-TEST_F(FeaturesTest, SinglePassScoreEqualsMergedFeatures) {
-  const uint32_t rows = extractor_.config().num_features();
-  std::vector<float> weights(size_t{rows} * ScoredRequest::kColumns);
-  uint64_t state = 99;
+// Random weights in [-1, 1] for every feature of `config`.
+std::vector<float> RandomRows(const FeatureConfig& config, uint64_t state) {
+  std::vector<float> weights(size_t{config.num_features()} * ScoredRequest::kColumns);
   for (float& w : weights) {
     state = state * 6364136223846793005ULL + 1442695040888963407ULL;
     w = static_cast<float>(static_cast<int64_t>(state >> 40) % 2001 - 1000) / 1000.0f;
   }
+  return weights;
+}
+
+// The serving path (one pass, no merging) must score each input exactly like
+// the merged features the trainer sees.
+void ExpectScoreMatchesMergedFeatures(const FeatureExtractor& extractor,
+                                      const std::vector<ClassifyInput>& inputs, uint64_t seed) {
+  const std::vector<float> weights = RandomRows(extractor.config(), seed);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const FeatureVector fv = extractor.Extract(inputs[i]);
+    std::array<double, ScoredRequest::kColumns> expected{};
+    for (const Feature& f : fv.features) {
+      for (int c = 0; c < ScoredRequest::kColumns; ++c) {
+        expected[c] += weights[size_t{f.index} * ScoredRequest::kColumns + c] * f.value;
+      }
+    }
+    ScoredRequest scored;
+    extractor.Score(inputs[i], weights.data(), &scored);
+    for (int c = 0; c < ScoredRequest::kColumns; ++c) {
+      EXPECT_NEAR(scored.totals[c], expected[c], 1e-3 * (1 + std::fabs(expected[c])))
+          << "input " << i << " column " << c;
+    }
+    EXPECT_EQ(scored.stats.approx_tokens, fv.stats.approx_tokens) << "input " << i;
+    EXPECT_EQ(scored.text, fv.text) << "input " << i;
+  }
+}
+
+TEST_F(FeaturesTest, SinglePassScoreEqualsMergedFeatures) {
   std::string long_text;
   while (long_text.size() < 40000) long_text += "lorem ipsum 42 + 7 = 49, dolor? ";
   const std::vector<ClassifyInput> inputs = {
@@ -143,40 +168,19 @@ TEST_F(FeaturesTest, SinglePassScoreEqualsMergedFeatures) {
       ClassifyInput{{{Role::kUser, long_text}}, {}},
       ClassifyInput{{}, {}},
   };
-  for (const ClassifyInput& input : inputs) {
-    const FeatureVector fv = extractor_.Extract(input);
-    std::array<double, ScoredRequest::kColumns> expected{};
-    for (const Feature& f : fv.features) {
-      for (int c = 0; c < ScoredRequest::kColumns; ++c) {
-        expected[c] += weights[size_t{f.index} * ScoredRequest::kColumns + c] * f.value;
-      }
-    }
-    ScoredRequest scored;
-    extractor_.Score(input, weights.data(), &scored);
-    for (int c = 0; c < ScoredRequest::kColumns; ++c) {
-      EXPECT_NEAR(scored.totals[c], expected[c], 1e-3 * (1 + std::fabs(expected[c])))
-          << "column " << c;
-    }
-    EXPECT_EQ(scored.stats.approx_tokens, fv.stats.approx_tokens);
-    EXPECT_EQ(scored.text, fv.text);
-  }
+  ExpectScoreMatchesMergedFeatures(extractor_, inputs, 99);
 }
 
 // The serving path scores character n-grams without building their origins;
-// with every n-gram size, long tokens (words longer than the local buffer)
-// and context turns it must still score like the merged features.
+// with every n-gram size, long tokens (words longer than the local buffer),
+// context turns and, in 2^12 buckets, many collisions between families, it
+// must still score like the merged features.
 TEST(FeaturesScoreTest, CharNgramFastPathScoresLikeMergedFeatures) {
   FeatureConfig config;
   config.hash_bits = 12;
   config.char_ngram_min = 2;
   config.char_ngram_max = 7;
   const FeatureExtractor extractor(config);
-  std::vector<float> weights(size_t{config.num_features()} * ScoredRequest::kColumns);
-  uint64_t state = 7;
-  for (float& w : weights) {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    w = static_cast<float>(static_cast<int64_t>(state >> 40) % 2001 - 1000) / 1000.0f;
-  }
   std::string long_token;
   for (int i = 0; long_token.size() < 300; ++i) long_token += static_cast<char>('a' + i % 26);
   const std::string mid_token(66, 'x');  // 68 bytes padded: just past the local buffer
@@ -190,21 +194,7 @@ TEST(FeaturesScoreTest, CharNgramFastPathScoresLikeMergedFeatures) {
                      {Role::kUser, "a bb ccc dddd eeeee ffffff ggggggg"}},
                     {}},
   };
-  for (const ClassifyInput& input : inputs) {
-    const FeatureVector fv = extractor.Extract(input);
-    std::array<double, ScoredRequest::kColumns> expected{};
-    for (const Feature& f : fv.features) {
-      for (int c = 0; c < ScoredRequest::kColumns; ++c) {
-        expected[c] += weights[size_t{f.index} * ScoredRequest::kColumns + c] * f.value;
-      }
-    }
-    ScoredRequest scored;
-    extractor.Score(input, weights.data(), &scored);
-    for (int c = 0; c < ScoredRequest::kColumns; ++c) {
-      EXPECT_NEAR(scored.totals[c], expected[c], 1e-3 * (1 + std::fabs(expected[c])))
-          << "input " << (&input - inputs.data()) << " column " << c;
-    }
-  }
+  ExpectScoreMatchesMergedFeatures(extractor, inputs, 7);
 }
 
 TEST_F(FeaturesTest, HashingIsStable) {
