@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 
 #include "services/common/metrics/grpc_server_metrics.h"
@@ -53,6 +54,7 @@ class TracingInterceptor final : public grpc::experimental::Interceptor {
     if (metadata == nullptr) return;
     const tracing::SpanContext parent =
         tracing::ExtractGrpc(*metadata).value_or(tracing::SpanContext());
+    if (!parent.IsValid() && !StartsRootTrace(method_)) return;
     const absl::string_view full = method_;
     const size_t slash = full.find('/', 1);
     span_ = tracer_->StartSpan(full.substr(1), tracing::SpanKind::kServer, parent);
@@ -115,6 +117,12 @@ class TracingInterceptorFactory final
 };
 
 }  // namespace
+
+bool StartsRootTrace(absl::string_view method) {
+  return !absl::StartsWith(method, "/grpc.health.v1.Health/") &&
+         !absl::StartsWith(method, "/grpc.reflection.") &&
+         method != "/tiermesh.v1.InferenceService/GetLoad";
+}
 
 tracing::Span* ServerSpans::Find(const grpc::ServerContextBase* context) const {
   absl::MutexLock lock(&mu_);

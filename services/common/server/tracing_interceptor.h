@@ -27,6 +27,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_interceptor.h"
@@ -52,6 +53,12 @@ class ServerSpans {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<const grpc::ServerContextBase*, tracing::Span*> spans_ ABSL_GUARDED_BY(mu_);
 };
+
+// Whether a call of `method` ("/pkg.Service/Method") that arrives WITHOUT a trace context starts
+// a new trace. Housekeeping calls (grpc.health.v1, server reflection, InferenceService/GetLoad,
+// which load balancers, probes and the router's poller make every second) do not: they would
+// bury the requests' traces. With a caller's traceparent every call is traced.
+[[nodiscard]] bool StartsRootTrace(absl::string_view method);
 
 // The interceptor factory. A disabled tracer (Tracer::Noop()) makes a
 // factory that intercepts nothing. `spans` may be null.

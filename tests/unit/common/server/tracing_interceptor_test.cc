@@ -169,3 +169,27 @@ TEST(TracingInterceptor, DisabledTracerInterceptsNothing) {
 
 }  // namespace
 }  // namespace tiermesh::server
+
+namespace tiermesh::server {
+namespace {
+
+TEST(StartsRootTrace, HousekeepingCallsDoNotStartTraces) {
+  struct Case {
+    const char* method;
+    bool root;
+  };
+  const Case cases[] = {
+      {"/tiermesh.v1.RouterService/Chat", true},
+      {"/tiermesh.v1.InferenceService/Generate", true},
+      {"/tiermesh.v1.InferenceService/GenerateStream", true},
+      {"/tiermesh.v1.ClassifierService/Classify", true},
+      {"/tiermesh.v1.InferenceService/GetLoad", false},
+      {"/grpc.health.v1.Health/Check", false},
+      {"/grpc.health.v1.Health/Watch", false},
+      {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", false},
+  };
+  for (const Case& c : cases) EXPECT_EQ(StartsRootTrace(c.method), c.root) << c.method;
+}
+
+}  // namespace
+}  // namespace tiermesh::server
