@@ -104,7 +104,9 @@ tiermesh::v1::Cost PriceOf(const Usage& usage, const Price& price, bool byok) {
 }  // namespace
 
 CloudInferenceService::CloudInferenceService(CloudServiceOptions options)
-    : options_(std::move(options)) {}
+    : options_(std::move(options)),
+      cancel_poller_(
+          std::make_unique<tiermesh::server::CancelPoller>(options_.cancel_poll_interval)) {}
 
 CloudInferenceService::~CloudInferenceService() = default;
 
@@ -335,7 +337,7 @@ grpc::Status CloudInferenceService::Generate(grpc::ServerContext* context,
   }
   absl::StatusOr<GenerateResponse> result;
   {
-    tiermesh::server::CancelWatcher watcher(context, options_.cancel_poll_interval);
+    tiermesh::server::CancelWatcher watcher(cancel_poller_.get(), context);
     const UpstreamCall call = CallFor(*prepared, *context, watcher.token());
     result = upstream_->Generate(call, *request);
   }
@@ -376,7 +378,7 @@ grpc::Status CloudInferenceService::GenerateStream(
   bool wrote_delta = false;
   UpstreamStreamResult result;
   {
-    tiermesh::server::CancelWatcher watcher(context, options_.cancel_poll_interval);
+    tiermesh::server::CancelWatcher watcher(cancel_poller_.get(), context);
     const UpstreamCall call = CallFor(*prepared, *context, watcher.token());
     result = upstream_->GenerateStream(call, request, [&](const StreamUpdate& update) {
       if (context->IsCancelled()) return false;

@@ -59,6 +59,7 @@
 #include "services/cloud_proxy/rate_limiter.h"
 #include "services/cloud_proxy/upstream_client.h"
 #include "services/common/http/http_client.h"
+#include "services/common/server/cancel_watcher.h"
 #include "services/common/logging/logger.h"
 #include "services/common/metrics/families.h"
 #include "services/common/tracing/tracer.h"
@@ -138,6 +139,8 @@ class CloudInferenceService final : public tiermesh::v1::InferenceService::Servi
   std::vector<std::unique_ptr<Provider>> providers_;
   std::map<std::string, std::unique_ptr<Model>> models_;
   std::unique_ptr<Metrics> metrics_;
+  // One thread watches every call for its client going away.
+  std::unique_ptr<tiermesh::server::CancelPoller> cancel_poller_;
 };
 
 }  // namespace tiermesh::cloud

@@ -54,7 +54,10 @@ tracing::SpanContext ParentContext(const grpc::ServerContext* context,
 
 WorkerInferenceService::WorkerInferenceService(ModelManager* manager, WorkerMetrics* metrics,
                                                WorkerServiceOptions options)
-    : manager_(manager), metrics_(metrics), options_(std::move(options)) {}
+    : manager_(manager),
+      metrics_(metrics),
+      options_(std::move(options)),
+      cancel_poller_(options_.cancel_poll_interval) {}
 
 std::string WorkerInferenceService::ModelName(const GenerateRequest& request) const {
   return request.model().empty() ? manager_->config().default_model : request.model();
@@ -104,7 +107,7 @@ grpc::Status WorkerInferenceService::Generate(grpc::ServerContext* context,
                                               GenerateResponse* response) {
   const absl::Time start = absl::Now();
   const std::string model = ModelName(*request);
-  server::CancelWatcher watcher(context, options_.cancel_poll_interval);
+  server::CancelWatcher watcher(&cancel_poller_, context);
   absl::StatusOr<Call> call = Begin(context, *request, watcher, /*stream=*/false);
   if (!call.ok()) {
     Record(model, call.status(), nullptr);
@@ -130,7 +133,7 @@ grpc::Status WorkerInferenceService::GenerateStream(
   const absl::Time start = absl::Now();
   const GenerateRequest& request = stream_request->request();
   const std::string model = ModelName(request);
-  server::CancelWatcher watcher(context, options_.cancel_poll_interval);
+  server::CancelWatcher watcher(&cancel_poller_, context);
   absl::StatusOr<Call> call = Begin(context, request, watcher, /*stream=*/true);
   if (!call.ok()) {
     Record(model, call.status(), nullptr);

@@ -83,6 +83,7 @@ class WorkerInferenceService final : public tiermesh::v1::InferenceService::Serv
   ModelManager* manager_;
   WorkerMetrics* metrics_;
   WorkerServiceOptions options_;
+  server::CancelPoller cancel_poller_;  // one thread watches every call for cancellation
   std::atomic<uint64_t> requests_{0};
 };
 
