@@ -136,7 +136,7 @@ class DashboardE2eTest(unittest.TestCase):
                                priority=router_pb2.PRIORITY_QUALITY, max_tokens=8)
                 else:
                     request = router_pb2.ChatStreamRequest(request=m.chat_request(
-                        f"Hi there, stream {i}", max_tokens=8,
+                        f"Hi! How are you today? (stream {i})", max_tokens=8,
                         priority=router_pb2.PRIORITY_QUALITY if kind == 5 else None))
                     for _ in router.ChatStream(request, timeout=60):
                         pass
