@@ -34,14 +34,7 @@ int Run(int argc, char** argv) {
   const server::CommonFlags flags = server::ParseCommonFlags(
       argc, argv, kService, "tiermesh cloud-proxy: InferenceService over cloud LLM providers");
 
-  logging::LoggerOptions log_options;
-  log_options.service = kService;
-  if (!flags.log_level.empty()) {
-    absl::StatusOr<logging::Level> level = logging::ParseLevel(flags.log_level);
-    if (!level.ok()) server::Fatal(kService, level.status().message());
-    log_options.level = *level;
-  }
-  logging::Logger logger(log_options);
+  logging::Logger logger = server::NewServiceLogger(flags, kService);
 
   cloud::CloudConfig config;
   if (!flags.config_path.empty()) {

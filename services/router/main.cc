@@ -51,14 +51,7 @@ int Run(int argc, char** argv) {
   const server::CommonFlags flags = server::ParseCommonFlags(
       argc, argv, kService, "tiermesh router: routes LLM requests across local and cloud tiers");
 
-  logging::LoggerOptions log_options;
-  log_options.service = kService;
-  if (!flags.log_level.empty()) {
-    absl::StatusOr<logging::Level> level = logging::ParseLevel(flags.log_level);
-    if (!level.ok()) server::Fatal(kService, level.status().message());
-    log_options.level = *level;
-  }
-  logging::Logger logger(log_options);
+  logging::Logger logger = server::NewServiceLogger(flags, kService);
 
   const std::string config_path =
       flags.config_path.empty() ? "deploy/config/router.yaml" : flags.config_path;
