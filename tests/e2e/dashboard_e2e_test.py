@@ -68,6 +68,13 @@ def edit_worker(text):
                           "fault_injection: {unavailable_ratio: 0.2}")
 
 
+def edit_router(text):
+    # Saturation and injected faults would open the local breakers and send everything to the
+    # cloud for a while, leaving the local panels without new data: breakers off for this test.
+    text = m.replace_once(text, "consecutive_failures: 5", "consecutive_failures: 1000")
+    return m.replace_once(text, "min_requests: 20", "min_requests: 100000")
+
+
 def edit_cloud(text):
     return m.replace_once(text, "    api_key: ${FAKE_KEY}\n",
                           "    api_key: ${FAKE_KEY}\n    limits: {requests_per_minute: 50}\n")
@@ -80,7 +87,8 @@ class DashboardE2eTest(unittest.TestCase):
             self.skipTest("no llama-server (scripts/provide-llama-server.sh builds one)")
         if not os.access(PROMETHEUS, os.X_OK):
             self.fail(f"no prometheus at {PROMETHEUS} (Debian package `prometheus`)")
-        self.mesh = m.Mesh(binary, fake_args=(), edit_worker=edit_worker, edit_cloud=edit_cloud)
+        self.mesh = m.Mesh(binary, fake_args=(), edit_worker=edit_worker, edit_router=edit_router,
+                           edit_cloud=edit_cloud)
         self.addCleanup(self.mesh.stop)
         self.tmp = tempfile.mkdtemp(prefix="tiermesh-dash-e2e.")
         self.addCleanup(shutil.rmtree, self.tmp, True)
@@ -155,6 +163,11 @@ class DashboardE2eTest(unittest.TestCase):
                     if r is not None and r.decision.tier.startswith("local"):
                         last = r
                 time.sleep(1)
+        # Streams one at a time (no admission rejection), spread over a few scrapes, so that the
+        # worker's time-to-first-token histogram grows within the panels' rate() window.
+        for i in range(6):
+            count(one(3 + 6 * (100 + i))[0])
+            time.sleep(0.5)
         # An escalation ("get a better answer") of an earlier local answer.
         self.assertIsNotNone(last, "no request was answered locally")
         # (Retried: the worker's injected faults and the spent retry budget may refuse one.)
