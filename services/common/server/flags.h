@@ -40,7 +40,8 @@ struct CommonFlags {
   std::optional<absl::Duration> drain_timeout;
 };
 
-// Parses argv (exits on any error, see above). Call once, from main.
+// Parses argv (exits on any error, see above). Call once, first thing in main: it also turns
+// off Abseil's Mutex deadlock detector for the process (see flags.cc).
 CommonFlags ParseCommonFlags(int argc, char** argv, absl::string_view service_name,
                              absl::string_view usage = "");
 
