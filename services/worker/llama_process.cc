@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
@@ -15,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 #include "services/common/http/http_client.h"
 
@@ -76,15 +78,32 @@ std::string RandomApiKey() {
   return absl::StrCat(getpid(), "-", absl::ToUnixNanos(absl::Now()));
 }
 
+absl::StatusOr<std::string> ResolveExecutable(const std::string& name, absl::string_view path) {
+  if (name.empty()) return absl::InvalidArgumentError("llama-server binary not set");
+  if (name.find('/') != std::string::npos) {
+    if (access(name.c_str(), X_OK) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "llama-server binary ", name, " is not executable: ", std::strerror(errno)));
+    }
+    return name;
+  }
+  for (absl::string_view dir : absl::StrSplit(path, ':', absl::SkipEmpty())) {
+    std::string candidate = absl::StrCat(dir, "/", name);
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "llama-server binary '", name, "' is not executable: not found on PATH (set ",
+      "llama_server.binary or TIERMESH_LLAMA_SERVER to its path)"));
+}
+
 absl::StatusOr<std::unique_ptr<LlamaProcess>> LlamaProcess::Start(
     const LlamaProcessOptions& options) {
-  if (options.binary.empty()) return absl::InvalidArgumentError("llama-server binary not set");
-  if (access(options.binary.c_str(), X_OK) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("llama-server binary ", options.binary, " is not executable: ",
-                     std::strerror(errno)));
-  }
-  std::vector<std::string> args = LlamaServerArgs(options);
+  const char* path = std::getenv("PATH");
+  absl::StatusOr<std::string> binary = ResolveExecutable(options.binary, path ? path : "");
+  if (!binary.ok()) return binary.status();
+  LlamaProcessOptions resolved = options;
+  resolved.binary = *binary;
+  std::vector<std::string> args = LlamaServerArgs(resolved);
 
   // Everything the child needs is prepared before fork: only async-signal-safe calls after it.
   std::vector<char*> argv;

@@ -27,6 +27,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -49,6 +50,11 @@ struct LlamaProcessOptions {
 
 // The command line for `options` (binary first); pure, so that it can be checked in tests.
 [[nodiscard]] std::vector<std::string> LlamaServerArgs(const LlamaProcessOptions& options);
+
+// `name` itself when it contains a '/', else the first executable `name` in the ':'-separated
+// `path` (execve does not search PATH). FAILED_PRECONDITION saying what was looked for.
+[[nodiscard]] absl::StatusOr<std::string> ResolveExecutable(const std::string& name,
+                                                            absl::string_view path);
 
 // A random key for a child's --api-key (hex, from /dev/urandom).
 [[nodiscard]] std::string RandomApiKey();

@@ -182,7 +182,8 @@ absl::StatusOr<ModelManager::Lease> ModelManager::Acquire(
   while (true) {
     if (shutting_down_ || !started_) {
       leave_queue();
-      return absl::UnavailableError("worker is shutting down");
+      return absl::UnavailableError(shutting_down_ ? "worker is shutting down"
+                                                   : "worker is starting (models not supervised yet)");
     }
     if (cancel != nullptr && cancel->IsCancelled()) {
       leave_queue();

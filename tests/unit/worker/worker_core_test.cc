@@ -1,6 +1,7 @@
 // The worker's pure pieces: config parsing, residency decisions (eviction, restart backoff,
 // admission), proto conversion, model-file checks and the NVML probe (against a fake
 // libnvidia-ml built by the tests).
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cmath>
@@ -225,6 +226,24 @@ TEST(LlamaProcessTest, ArgsBindLoopbackWithTheWorkersKey) {
                           "secret", "--flash-attn", "on"));
   EXPECT_NE(RandomApiKey(), RandomApiKey());
   EXPECT_EQ(RandomApiKey().size(), 48u);
+}
+
+TEST(LlamaProcessTest, ResolvesBareNamesOnPath) {
+  const std::string dir = ::testing::TempDir();
+  const std::string tool = absl::StrCat(dir, "/fake-llama-server");
+  std::ofstream(tool) << "#!/bin/sh\n";
+  chmod(tool.c_str(), 0755);
+  absl::StatusOr<std::string> found =
+      ResolveExecutable("fake-llama-server", absl::StrCat("/nonexistent:", dir));
+  ASSERT_OK(found.status());
+  EXPECT_EQ(*found, tool);
+  found = ResolveExecutable(tool, "");
+  ASSERT_OK(found.status());
+  EXPECT_EQ(*found, tool);
+  EXPECT_THAT(ResolveExecutable("fake-llama-server", "/nonexistent:/also-not"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not found on PATH")));
+  EXPECT_THAT(ResolveExecutable("", "/bin"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                      HasSubstr("not set")));
 }
 
 TEST(LlamaProcessTest, MissingBinaryIsAClearError) {
