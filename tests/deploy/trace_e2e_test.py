@@ -144,28 +144,17 @@ def main():
     deadline = time.monotonic() + 30
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            fake = Service("fake-provider", [args.fake_provider], {}, root)
-            services.append(fake)
-            base = fake.first_line(deadline).strip()
             config = os.path.join(tmp, "cloud-proxy.yaml")
-            with open(config, "w", encoding="utf-8") as f:
-                f.write(f"""providers:
-  - name: fake
-    type: openai_compatible
-    base_url: {base}/v1
-    api_key: ${{TIERMESH_FAKE_KEY}}
-    models:
-      - {{name: cloud-cheap, upstream: fake-cheap, context_window: 128000,
-         price: {{input_usd_per_mtok: "0.15", output_usd_per_mtok: "0.60"}}}}
-      - {{name: cloud-premium, upstream: fake-premium, context_window: 200000,
-         price: {{input_usd_per_mtok: "3", output_usd_per_mtok: "15"}}}}
-""")
+            fake = Service("fake-provider", [args.fake_provider, "--cloud_proxy_config", config],
+                           {}, root)
+            services.append(fake)
+            fake.first_line(deadline)  # the base URL: the config is written by then
             classifier = Service("classifier", [args.classifier, "--config",
                                                 "deploy/config/classifier.yaml"] + common,
                                  {**otel, "OTEL_SERVICE_NAME": "classifier"}, root)
             cloud = Service("cloud-proxy", [args.cloud_proxy, "--config", config] + common,
                             {**otel, "OTEL_SERVICE_NAME": "cloud-proxy",
-                             "TIERMESH_FAKE_KEY": "fake-key"}, root)
+                             "TIERMESH_FAKE_PROVIDER_KEY": "fake-key"}, root)
             services += [classifier, cloud]
             router_env = {**otel, "OTEL_SERVICE_NAME": "router",
                           "TIERMESH_CLASSIFIER_ADDR": f"127.0.0.1:{classifier.port(deadline)}",

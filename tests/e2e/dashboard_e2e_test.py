@@ -33,6 +33,7 @@ import mesh as m  # noqa: E402
 
 sys.path.insert(0, os.path.join(m.SOURCE, "tests/deploy"))
 import dashboard_check  # noqa: E402
+from dashboard_check_test import get_json, wait_for  # noqa: E402
 
 import grpc  # noqa: E402
 from tiermesh.v1 import common_pb2, router_pb2  # noqa: E402
@@ -42,23 +43,6 @@ LLAMACPP_PANELS = (
     "tiermesh-local-inference/Deferred requests",
     "tiermesh-local-inference/llama-server requests processing",
 )
-
-
-def get_json(url):
-    with urllib.request.urlopen(url, timeout=5) as r:
-        return json.load(r)
-
-
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def edit_worker(text):
@@ -76,15 +60,14 @@ def edit_router(text):
 
 
 def edit_cloud(text):
-    return m.replace_once(text, "    api_key: ${FAKE_KEY}\n",
-                          "    api_key: ${FAKE_KEY}\n    limits: {requests_per_minute: 50}\n")
+    return m.replace_once(text, "    api_key: ${TIERMESH_FAKE_PROVIDER_KEY}\n",
+                          "    api_key: ${TIERMESH_FAKE_PROVIDER_KEY}\n"
+                          "    limits: {requests_per_minute: 50}\n")
 
 
 class DashboardE2eTest(unittest.TestCase):
     def setUp(self):
-        binary = m.llama_server()
-        if binary is None:
-            self.skipTest("no llama-server (scripts/provide-llama-server.sh builds one)")
+        binary = m.llama_server_or_skip()
         if not os.access(PROMETHEUS, os.X_OK):
             self.fail(f"no prometheus at {PROMETHEUS} (Debian package `prometheus`)")
         self.mesh = m.Mesh(binary, fake_args=(), edit_worker=edit_worker, edit_router=edit_router,
@@ -116,7 +99,7 @@ class DashboardE2eTest(unittest.TestCase):
         self.addCleanup(self.stop_prometheus)
         wait_for("Prometheus ready",
                  lambda: urllib.request.urlopen(self.base + "/-/ready", timeout=2).status == 200,
-                 40)
+                 time.monotonic() + 40)
 
     def stop_prometheus(self):
         self.prom.terminate()
@@ -208,7 +191,8 @@ class DashboardE2eTest(unittest.TestCase):
         # Enough scrapes and rule evaluations for rate() windows and the recording rules.
         query = self.base + "/api/v1/query?" + urllib.parse.urlencode(
             {"query": "tiermesh:router_fallback:ratio_rate5m"})
-        wait_for("recording rules with data", lambda: get_json(query)["data"]["result"], 60)
+        wait_for("recording rules with data", lambda: get_json(query)["data"]["result"],
+                 time.monotonic() + 60)
         time.sleep(3)
         allowed = list(dashboard_check.GPU_ONLY_PANELS) + list(LLAMACPP_PANELS)
         rc = dashboard_check.main(["--prometheus", self.base,

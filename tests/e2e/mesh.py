@@ -57,6 +57,15 @@ def llama_server():
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def llama_server_or_skip():
+    """llama_server(), or unittest.SkipTest when there is none (the e2e tests' precondition)."""
+    import unittest
+    binary = llama_server()
+    if binary is None:
+        raise unittest.SkipTest("no llama-server (scripts/provide-llama-server.sh builds one)")
+    return binary
+
+
 def scrape(port):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         return r.read().decode()
@@ -121,6 +130,9 @@ class Mesh:
         self.files.append(fake_out)
         if self.ledger_path:
             fake_args += ["--ledger_file", self.ledger_path]
+        cloud_config = os.path.join(self.dir, "cloud.yaml")
+        fake_args += ["--cloud_proxy_config", cloud_config,
+                      "--prices", ",".join(p for pair in cloud_prices for p in pair)]
         self.procs["fake"] = subprocess.Popen(
             [os.path.join(BINARY, "tests/fakes/fake_provider/tiermesh-fake-provider"),
              *INSTANT, *fake_args],
@@ -134,20 +146,10 @@ class Mesh:
             time.sleep(0.05)
         if not url:
             raise AssertionError("tiermesh-fake-provider printed no base URL")
-        (cheap_in, cheap_out), (premium_in, premium_out) = cloud_prices
-        cloud_text = f"""providers:
-  - name: fake
-    type: openai_compatible
-    base_url: {url}/v1
-    api_key: ${{FAKE_KEY}}
-    models:
-      - {{name: cloud-cheap, upstream: fake-cheap, context_window: 128000,
-         price: {{input_usd_per_mtok: "{cheap_in}", output_usd_per_mtok: "{cheap_out}"}}}}
-      - {{name: cloud-premium, upstream: fake-premium, context_window: 200000,
-         price: {{input_usd_per_mtok: "{premium_in}", output_usd_per_mtok: "{premium_out}"}}}}
-"""
-        cloud_config = self.write("cloud.yaml", edit_cloud(cloud_text) if edit_cloud else cloud_text)
-        env["FAKE_KEY"] = "fake-key"
+        if edit_cloud:
+            with open(cloud_config) as f:
+                self.write("cloud.yaml", edit_cloud(f.read()))
+        env["TIERMESH_FAKE_PROVIDER_KEY"] = "fake-key"
         env["TIERMESH_CLASSIFIER_ADDR"] = f"127.0.0.1:{self.ports['classifier'][0]}"
         env["TIERMESH_WORKER_ADDR"] = f"127.0.0.1:{self.ports['worker'][0]}"
         env["TIERMESH_CLOUD_PROXY_ADDR"] = f"127.0.0.1:{self.ports['cloud'][0]}"

@@ -19,7 +19,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mesh import SERVING, Mesh, chat, llama_server, metric_sum, replace_once  # noqa: E402
+from mesh import (SERVING, Mesh, chat, llama_server_or_skip, metric_sum,  # noqa: E402
+                  replace_once)
 
 import grpc  # noqa: E402  (mesh put the stubs on sys.path)
 from tiermesh.v1 import common_pb2, router_pb2  # noqa: E402
@@ -42,9 +43,7 @@ class MeshTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        binary = llama_server()
-        if binary is None:
-            raise unittest.SkipTest("no llama-server (scripts/provide-llama-server.sh builds one)")
+        binary = llama_server_or_skip()
         cls.mesh = Mesh(binary, edit_worker=edit_worker, edit_router=edit_router)
 
     @classmethod

@@ -23,7 +23,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mesh import Mesh, chat_request, llama_server, metric_sum, replace_once  # noqa: E402
+from mesh import (Mesh, chat_request, llama_server_or_skip, metric_sum,  # noqa: E402
+                  replace_once)
 
 import grpc  # noqa: E402  (mesh put the stubs on sys.path)
 from tiermesh.v1 import router_pb2  # noqa: E402
@@ -153,9 +154,7 @@ class MeshLoadTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        binary = llama_server()
-        if binary is None:
-            raise unittest.SkipTest("no llama-server (scripts/provide-llama-server.sh builds one)")
+        binary = llama_server_or_skip()
         # No stream cuts here; the ledger prices what the fake charged. cloud-premium has no
         # input price at the cloud-proxy: the fake counts prompt tokens as request body
         # bytes / 4 (JSON included), which no router can estimate from the messages, so the

@@ -59,9 +59,7 @@ def local_trace_problems(spans):
 
 class TraceMeshTest(unittest.TestCase):
     def test_local_answer_is_one_trace(self):
-        binary = m.llama_server()
-        if binary is None:
-            self.skipTest("no llama-server (scripts/provide-llama-server.sh builds one)")
+        binary = m.llama_server_or_skip()
         receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
         threading.Thread(target=receiver.serve_forever, daemon=True).start()
         self.addCleanup(receiver.shutdown)

@@ -101,9 +101,11 @@ class Services:
         return address
 
     def start(self):
+        cloud_config = os.path.join(self.dir, "cloud.yaml")
         out = self.spawn("fake", [os.path.join(self.build,
                                                "tests/fakes/fake_provider/tiermesh-fake-provider"),
-                                  "--tokens_per_second", "0", "--time_to_first_token", "0"])
+                                  "--tokens_per_second", "0", "--time_to_first_token", "0",
+                                  "--cloud_proxy_config", cloud_config])
         url = ""
         for _ in range(200):
             out.seek(0)
@@ -113,20 +115,7 @@ class Services:
             time.sleep(0.05)
         if not url:
             raise SystemExit("mesh_overhead: tiermesh-fake-provider printed no URL")
-        cloud_config = os.path.join(self.dir, "cloud.yaml")
-        with open(cloud_config, "w") as f:
-            f.write(f"""providers:
-  - name: fake
-    type: openai_compatible
-    base_url: {url}/v1
-    api_key: ${{FAKE_KEY}}
-    models:
-      - {{name: cloud-cheap, upstream: fake-cheap, context_window: 128000,
-         price: {{input_usd_per_mtok: "0.15", output_usd_per_mtok: "0.60"}}}}
-      - {{name: cloud-premium, upstream: fake-premium, context_window: 200000,
-         price: {{input_usd_per_mtok: "3", output_usd_per_mtok: "15"}}}}
-""")
-        env = dict(os.environ, FAKE_KEY="fake-key")
+        env = dict(os.environ, TIERMESH_FAKE_PROVIDER_KEY="fake-key")
         self.cloud = self.service("cloud-proxy", "services/cloud_proxy/tiermesh-cloud-proxy",
                                   cloud_config, env)
         self.classifier = self.service("classifier", "services/classifier/tiermesh-classifier",

@@ -6,6 +6,13 @@
 //   tiermesh-fake-provider [--reply TEXT] [--tokens_per_second N] [--time_to_first_token 50ms]
 //       [--cut_models fake-premium --cut_after_tokens 3]    (streams of those models are cut)
 //       [--ledger_file PATH]    (the ledger as JSON lines, one per attempt, appended as they end)
+//       [--cloud_proxy_config PATH [--prices 0.15,0.60,3,15]]
+//
+// --cloud_proxy_config writes, before the URL is printed, a tiermesh-cloud-proxy config that
+// points at this fake: provider "fake" (openai_compatible, key from ${TIERMESH_FAKE_PROVIDER_KEY}),
+// models cloud-cheap -> fake-cheap and cloud-premium -> fake-premium at --prices (USD per 1M
+// input/output tokens of cheap, then of premium). Every script that runs the mesh against the
+// fake (scripts/run.sh, tests/e2e/mesh.py, the benchmarks) uses it instead of writing its own.
 //
 // The ledger file lets a black-box test price what the fake actually charged, independently of
 // the mesh's own accounting: each line is
@@ -44,6 +51,11 @@ ABSL_FLAG(std::vector<std::string>, cut_models, {},
 ABSL_FLAG(int, cut_after_tokens, 3, "With --cut_models: tokens sent before the cut.");
 ABSL_FLAG(std::string, ledger_file, "",
           "When set: append every attempt to this file as a JSON line (see above).");
+ABSL_FLAG(std::string, cloud_proxy_config, "",
+          "When set: write a cloud-proxy config pointing at this fake there (see above).");
+ABSL_FLAG(std::vector<std::string>, prices, std::vector<std::string>({"0.15", "0.60", "3", "15"}),
+          "With --cloud_proxy_config: cheap input, cheap output, premium input, premium output "
+          "(USD per 1M tokens, decimal text).");
 
 namespace {
 
@@ -66,6 +78,18 @@ size_t AppendLedger(const FakeProvider& fake, size_t written, std::ofstream& out
   }
   out.flush();
   return attempts.size();
+}
+
+// The cloud-proxy config for this fake (see the header comment).
+std::string CloudProxyConfig(const std::string& base_url, const std::vector<std::string>& p) {
+  return "# Written by tiermesh-fake-provider --cloud_proxy_config: the FAKE provider at " +
+         base_url + ".\nproviders:\n  - name: fake\n    type: openai_compatible\n    base_url: " +
+         base_url + "/v1\n    api_key: ${TIERMESH_FAKE_PROVIDER_KEY}\n    models:\n" +
+         "      - {name: cloud-cheap, upstream: fake-cheap, context_window: 128000,\n" +
+         "         price: {input_usd_per_mtok: \"" + p[0] + "\", output_usd_per_mtok: \"" + p[1] +
+         "\"}}\n      - {name: cloud-premium, upstream: fake-premium, context_window: 200000,\n" +
+         "         price: {input_usd_per_mtok: \"" + p[2] + "\", output_usd_per_mtok: \"" + p[3] +
+         "\"}}\n";
 }
 
 }  // namespace
@@ -100,6 +124,22 @@ int main(int argc, char** argv) {
     ledger.open(ledger_path, std::ios::out | std::ios::trunc);
     if (!ledger) {
       std::cerr << "tiermesh-fake-provider: error: cannot write --ledger_file " << ledger_path
+                << "\n";
+      return 1;
+    }
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_cloud_proxy_config); !path.empty()) {
+    const std::vector<std::string> prices = absl::GetFlag(FLAGS_prices);
+    if (prices.size() != 4) {
+      std::cerr << "tiermesh-fake-provider: error: --prices needs 4 values, got " << prices.size()
+                << "\n";
+      return 1;
+    }
+    std::ofstream config(path, std::ios::out | std::ios::trunc);
+    config << CloudProxyConfig((*fake)->base_url(), prices);
+    config.close();
+    if (!config) {
+      std::cerr << "tiermesh-fake-provider: error: cannot write --cloud_proxy_config " << path
                 << "\n";
       return 1;
     }
