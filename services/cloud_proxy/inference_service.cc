@@ -79,15 +79,11 @@ grpc::Status ToGrpc(grpc::ServerContext* context, const absl::Status& status,
                     const std::string& key) {
   const absl::Status redacted = RedactStatus(status, {key});
   if (redacted.ok()) return grpc::Status::OK;
-  const std::string reason = ErrorReason(redacted);
-  if (!reason.empty()) {
-    context->AddTrailingMetadata(std::string(kErrorReasonMetadata), reason);
-  }
   if (absl::optional<absl::Duration> wait = GetRetryAfter(redacted)) {
     context->AddTrailingMetadata(std::string(kRetryAfterMetadata),
                                  absl::StrCat(absl::ToInt64Milliseconds(*wait)));
   }
-  return ToGrpcStatus(redacted);
+  return ReplyStatus(context, redacted);
 }
 
 // Cost of a generation; a usage the pricing rejects (provider inconsistency)

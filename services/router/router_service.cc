@@ -74,12 +74,6 @@ std::string Outcome(const absl::Status& status) {
   return absl::AsciiStrToLower(CodeName(status.code()));
 }
 
-grpc::Status Reply(grpc::ServerContext* context, const absl::Status& status) {
-  const std::string reason = ErrorReason(status);
-  if (!reason.empty()) context->AddTrailingMetadata(std::string(kErrorReasonMetadata), reason);
-  return ToGrpcStatus(status);
-}
-
 }  // namespace
 
 absl::StatusOr<RequestFacts> FactsFromRequest(const v1::ChatRequest& request,
@@ -378,19 +372,19 @@ grpc::Status RouterServiceImpl::Chat(grpc::ServerContext* context, const v1::Cha
   absl::StatusOr<Routed> routed = Route(context, *request, /*streaming=*/false, &caller);
   if (!routed.ok()) {
     ObserveRejected(caller, routed.status());
-    return Reply(context, routed.status());
+    return ReplyStatus(context, routed.status());
   }
   const v1::ChatRequest& effective = Effective(*routed, *request);
   absl::StatusOr<ExecuteRequest> exec = MakeExecuteRequest(context, *routed, effective);
   if (!exec.ok()) {
     ObserveRejected(caller, exec.status());
-    return Reply(context, exec.status());
+    return ReplyStatus(context, exec.status());
   }
   ExecutionResult result = executor_.Execute(*exec);
   Observe(*routed, result, start);
   Annotate(context, *routed, &result);
   Remember(*routed, effective, result);
-  if (!result.status.ok()) return Reply(context, result.status);
+  if (!result.status.ok()) return ReplyStatus(context, result.status);
 
   FillOutcome(*routed, result, response->mutable_decision());
   *response->mutable_message() = result.response.message();
@@ -409,13 +403,13 @@ grpc::Status RouterServiceImpl::ChatStream(grpc::ServerContext* context,
   absl::StatusOr<Routed> routed = Route(context, request->request(), /*streaming=*/true, &caller);
   if (!routed.ok()) {
     ObserveRejected(caller, routed.status());
-    return Reply(context, routed.status());
+    return ReplyStatus(context, routed.status());
   }
   const v1::ChatRequest& effective = Effective(*routed, request->request());
   absl::StatusOr<ExecuteRequest> exec = MakeExecuteRequest(context, *routed, effective);
   if (!exec.ok()) {
     ObserveRejected(caller, exec.status());
-    return Reply(context, exec.status());
+    return ReplyStatus(context, exec.status());
   }
 
   v1::ChatStreamResponse event;
@@ -447,14 +441,14 @@ grpc::Status RouterServiceImpl::ChatStream(grpc::ServerContext* context,
   FillOutcome(*routed, result, summary->mutable_decision());
   // The summary says what was served even when the stream ends non-OK.
   (void)writer->Write(last);
-  return Reply(context, result.status);
+  return ReplyStatus(context, result.status);
 }
 
 grpc::Status RouterServiceImpl::Explain(grpc::ServerContext* context,
                                         const v1::ExplainRequest* request,
                                         v1::ExplainResponse* response) {
   absl::StatusOr<Routed> routed = Route(context, request->request(), /*streaming=*/false);
-  if (!routed.ok()) return Reply(context, routed.status());
+  if (!routed.ok()) return ReplyStatus(context, routed.status());
   Annotate(context, *routed, nullptr);
   FillDecision(routed->decision, routed->caller, routed->request_id, routed->classification,
                response->mutable_decision());

@@ -27,13 +27,6 @@ absl::Time CallDeadline(const grpc::ServerContext* context) {
   return absl::FromChrono(deadline);
 }
 
-grpc::Status ToGrpc(grpc::ServerContext* context, const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  const std::string reason = ErrorReason(status);
-  if (!reason.empty()) context->AddTrailingMetadata(std::string(kErrorReasonMetadata), reason);
-  return ToGrpcStatus(status);
-}
-
 // The parent for the llama-server call's span: the server span of this call when traced, else
 // the caller's traceparent.
 tracing::SpanContext ParentContext(const grpc::ServerContext* context,
@@ -111,7 +104,7 @@ grpc::Status WorkerInferenceService::Generate(grpc::ServerContext* context,
   absl::StatusOr<Call> call = Begin(context, *request, watcher, /*stream=*/false);
   if (!call.ok()) {
     Record(model, call.status(), nullptr);
-    return ToGrpc(context, call.status());
+    return ReplyStatus(context, call.status());
   }
   tracing::Span& span = call->span;
   const GenerateRequest& forwarded = call->request;
@@ -120,7 +113,7 @@ grpc::Status WorkerInferenceService::Generate(grpc::ServerContext* context,
   span.RecordStatus(completion.status());
   if (!completion.ok()) {
     Record(model, completion.status(), nullptr);
-    return ToGrpc(context, completion.status());
+    return ReplyStatus(context, completion.status());
   }
   *response = ToGenerateResponse(*completion, model, absl::Now() - start);
   Record(model, absl::OkStatus(), &response->usage());
@@ -137,7 +130,7 @@ grpc::Status WorkerInferenceService::GenerateStream(
   absl::StatusOr<Call> call = Begin(context, request, watcher, /*stream=*/true);
   if (!call.ok()) {
     Record(model, call.status(), nullptr);
-    return ToGrpc(context, call.status());
+    return ReplyStatus(context, call.status());
   }
   tracing::Span& span = call->span;
 
@@ -187,7 +180,7 @@ grpc::Status WorkerInferenceService::GenerateStream(
     writer->Write(message);
   }
   Record(model, status, &usage);
-  return ToGrpc(context, status);
+  return ReplyStatus(context, status);
 }
 
 grpc::Status WorkerInferenceService::ListModels(grpc::ServerContext* /*context*/,
@@ -203,7 +196,7 @@ grpc::Status WorkerInferenceService::GetLoad(grpc::ServerContext* context,
   response->set_ready(manager_->DefaultReady());
   if (!request->model().empty()) {
     absl::StatusOr<ModelSnapshot> s = manager_->Snapshot(request->model());
-    if (!s.ok()) return ToGrpc(context, s.status());
+    if (!s.ok()) return ReplyStatus(context, s.status());
     *response->add_models() = ToModelLoad(*s);
     return grpc::Status::OK;
   }
@@ -224,12 +217,12 @@ grpc::Status WorkerModelService::LoadModel(grpc::ServerContext* context,
                                            const tiermesh::v1::LoadModelRequest* request,
                                            tiermesh::v1::LoadModelResponse* response) {
   if (request->model().empty()) {
-    return ToGrpc(context, absl::InvalidArgumentError("model: required"));
+    return ReplyStatus(context, absl::InvalidArgumentError("model: required"));
   }
   absl::Status status = manager_->Load(request->model(), request->wait(), CallDeadline(context));
-  if (!status.ok()) return ToGrpc(context, status);
+  if (!status.ok()) return ReplyStatus(context, status);
   absl::StatusOr<ModelSnapshot> s = manager_->Snapshot(request->model());
-  if (!s.ok()) return ToGrpc(context, s.status());
+  if (!s.ok()) return ReplyStatus(context, s.status());
   *response->mutable_model() = ToResidentModel(*s);
   return grpc::Status::OK;
 }
@@ -238,23 +231,23 @@ grpc::Status WorkerModelService::UnloadModel(grpc::ServerContext* context,
                                              const tiermesh::v1::UnloadModelRequest* request,
                                              tiermesh::v1::UnloadModelResponse* response) {
   if (request->model().empty()) {
-    return ToGrpc(context, absl::InvalidArgumentError("model: required"));
+    return ReplyStatus(context, absl::InvalidArgumentError("model: required"));
   }
   absl::Duration drain = manager_->config().drain_timeout;
   if (request->has_drain_timeout()) {
     drain = absl::Seconds(request->drain_timeout().seconds()) +
             absl::Nanoseconds(request->drain_timeout().nanos());
     if (drain < absl::ZeroDuration() || drain > absl::Hours(1)) {
-      return ToGrpc(context, absl::InvalidArgumentError("drain_timeout: must be within [0, 1h]"));
+      return ReplyStatus(context, absl::InvalidArgumentError("drain_timeout: must be within [0, 1h]"));
     }
   }
   // The call's own deadline bounds the drain as well.
   const absl::Time deadline = CallDeadline(context);
   if (deadline != absl::InfiniteFuture()) drain = std::min(drain, deadline - absl::Now());
   absl::Status status = manager_->Unload(request->model(), drain);
-  if (!status.ok()) return ToGrpc(context, status);
+  if (!status.ok()) return ReplyStatus(context, status);
   absl::StatusOr<ModelSnapshot> s = manager_->Snapshot(request->model());
-  if (!s.ok()) return ToGrpc(context, s.status());
+  if (!s.ok()) return ReplyStatus(context, s.status());
   *response->mutable_model() = ToResidentModel(*s);
   return grpc::Status::OK;
 }

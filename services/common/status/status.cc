@@ -54,4 +54,13 @@ absl::string_view CodeName(grpc::StatusCode code) {
   return CodeName(static_cast<absl::StatusCode>(code));
 }
 
+grpc::Status ReplyStatus(grpc::ServerContextBase* context, const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  const std::string reason = ErrorReason(status);
+  if (!reason.empty() && context != nullptr) {
+    context->AddTrailingMetadata(std::string(kErrorReasonMetadata), reason);
+  }
+  return ToGrpcStatus(status);
+}
+
 }  // namespace tiermesh

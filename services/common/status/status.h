@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/cord.h"
+#include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
 
 namespace tiermesh {
@@ -36,6 +37,11 @@ inline constexpr absl::string_view kRetryAfterMetadata = "retry-after-ms";
 // code or message.
 [[nodiscard]] grpc::Status ToGrpcStatus(const absl::Status& status);
 [[nodiscard]] absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// What a handler returns for `status`: ToGrpcStatus, with the error's reason (WithReason) added
+// to the call's trailing metadata (kErrorReasonMetadata), where clients and the router read it.
+[[nodiscard]] grpc::Status ReplyStatus(grpc::ServerContextBase* context,
+                                       const absl::Status& status);
 
 // Upper-case code name as used in metrics and decisions: "OK", "UNAVAILABLE".
 [[nodiscard]] absl::string_view CodeName(absl::StatusCode code);
