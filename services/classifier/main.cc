@@ -109,6 +109,8 @@ int Run(int argc, char** argv) {
   server_options.drain_timeout = flags.drain_timeout.value_or(absl::Seconds(10));
   server_options.health_service_names = {std::string(v1::ClassifierService::service_full_name())};
   server_options.logger = logger;
+  server_options.ports_file = flags.ports_file;
+  server_options.metrics_port = (*metrics)->port();
   // Let oversized requests reach the handler, which refuses them with a clear
   // INVALID_ARGUMENT instead of gRPC's RESOURCE_EXHAUSTED.
   const int max_message =

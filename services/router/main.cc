@@ -146,6 +146,8 @@ int Run(int argc, char** argv) {
   server_options.drain_timeout = flags.drain_timeout.value_or(absl::Minutes(2));
   server_options.health_service_names = {std::string(v1::RouterService::service_full_name())};
   server_options.logger = logger;
+  server_options.ports_file = flags.ports_file;
+  server_options.metrics_port = (*metrics_server)->port();
   server::ServerComponents parts;
   parts.services = {&service};
   parts.metrics_registry = (*metrics_server)->shared_registry();

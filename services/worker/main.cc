@@ -98,6 +98,8 @@ int Run(int argc, char** argv) {
       std::string(v1::InferenceService::service_full_name()),
       std::string(v1::ModelService::service_full_name())};
   server_options.logger = logger;
+  server_options.ports_file = flags.ports_file;
+  server_options.metrics_port = (*metrics_server)->port();
   server::ServerComponents parts;
   parts.services = {&inference, &models};
   parts.metrics_registry = (*metrics_server)->shared_registry();

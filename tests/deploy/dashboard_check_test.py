@@ -146,6 +146,38 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start_prometheus(prometheus, config, data, log_path, timeout=40):
+    """Starts Prometheus on a free loopback port and waits until it is ready: (process, base
+    URL). Prometheus cannot listen on port 0 and report it, so a port taken between the choice
+    and the bind (another test) means another try on another port."""
+    deadline = time.monotonic() + timeout
+    for _ in range(5):
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        with open(log_path, "a", encoding="utf-8") as log:
+            prom = subprocess.Popen(
+                [prometheus, f"--config.file={config}", f"--storage.tsdb.path={data}",
+                 f"--web.listen-address=127.0.0.1:{port}"],
+                stdout=log, stderr=subprocess.STDOUT)
+        while time.monotonic() < deadline and prom.poll() is None:
+            try:
+                with urllib.request.urlopen(base + "/-/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return prom, base
+            except OSError:
+                pass
+            time.sleep(0.3)
+        if prom.poll() is None:
+            prom.kill()
+            prom.wait()
+            break
+        with open(log_path, encoding="utf-8", errors="replace") as f:
+            if "address already in use" not in f.read():
+                break
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        raise TimeoutError(f"Prometheus did not become ready:\n{f.read()[-3000:]}")
+
+
 def get_json(url):
     with urllib.request.urlopen(url, timeout=5) as r:
         return json.load(r)
@@ -190,17 +222,10 @@ def main():
         }
         with open(os.path.join(tmp, "prometheus.yml"), "w", encoding="utf-8") as f:
             json.dump(config, f)  # JSON is YAML
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        log = open(os.path.join(tmp, "prometheus.log"), "w", encoding="utf-8")
-        prom = subprocess.Popen(
-            [args.prometheus, f"--config.file={tmp}/prometheus.yml",
-             f"--storage.tsdb.path={tmp}/data", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT)
+        log_path = os.path.join(tmp, "prometheus.log")
+        prom, base = start_prometheus(args.prometheus, f"{tmp}/prometheus.yml", f"{tmp}/data",
+                                      log_path)
         deadline = time.monotonic() + 40
-        wait_for("Prometheus ready", lambda: urllib.request.urlopen(base + "/-/ready",
-                                                                    timeout=2).status == 200,
-                 deadline)
         # Enough scrapes for rate() and enough evaluations for the recording rules.
         wait_for("recording rules with data", lambda: get_json(
             base + "/api/v1/query?query=tiermesh%3Arouter_fallback%3Aratio_rate5m"
@@ -250,8 +275,7 @@ def main():
         for f in failures:
             print(f"dashboard_check_test: {f}", file=sys.stderr)
         if failures:
-            log.flush()
-            print(open(os.path.join(tmp, "prometheus.log"), encoding="utf-8").read()[-3000:],
+            print(open(log_path, encoding="utf-8").read()[-3000:],
                   file=sys.stderr)
             return 1
         print(f"dashboard_check_test: {count} rules healthy; dashboard_check passes on the "

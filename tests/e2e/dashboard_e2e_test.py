@@ -33,7 +33,7 @@ import mesh as m  # noqa: E402
 
 sys.path.insert(0, os.path.join(m.SOURCE, "tests/deploy"))
 import dashboard_check  # noqa: E402
-from dashboard_check_test import get_json, wait_for  # noqa: E402
+from dashboard_check_test import get_json, start_prometheus, wait_for  # noqa: E402
 
 import grpc  # noqa: E402
 from tiermesh.v1 import common_pb2, router_pb2  # noqa: E402
@@ -87,19 +87,10 @@ class DashboardE2eTest(unittest.TestCase):
         }
         with open(os.path.join(self.tmp, "prometheus.yml"), "w") as f:
             json.dump(config, f)  # JSON is YAML
-        self.prom_port = m.free_port()
-        self.base = f"http://127.0.0.1:{self.prom_port}"
-        log = open(os.path.join(self.tmp, "prometheus.log"), "w")
-        self.addCleanup(log.close)
-        self.prom = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={self.tmp}/prometheus.yml",
-             f"--storage.tsdb.path={self.tmp}/data",
-             f"--web.listen-address=127.0.0.1:{self.prom_port}"],
-            stdout=log, stderr=subprocess.STDOUT)
+        self.prom, self.base = start_prometheus(PROMETHEUS, f"{self.tmp}/prometheus.yml",
+                                                f"{self.tmp}/data",
+                                                os.path.join(self.tmp, "prometheus.log"))
         self.addCleanup(self.stop_prometheus)
-        wait_for("Prometheus ready",
-                 lambda: urllib.request.urlopen(self.base + "/-/ready", timeout=2).status == 200,
-                 time.monotonic() + 40)
 
     def stop_prometheus(self):
         self.prom.terminate()

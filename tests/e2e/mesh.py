@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,19 +34,16 @@ SOURCE = os.environ.get("TIERMESH_SOURCE_DIR", os.path.dirname(os.path.dirname(o
 BINARY = os.environ["TIERMESH_BINARY_DIR"]
 sys.path.insert(0, os.path.join(BINARY, "python"))
 
+sys.path.insert(0, os.path.join(SOURCE, "tools/bench"))
+
 import grpc  # noqa: E402
+from service_ports import wait_ports  # noqa: E402
 from tiermesh.v1 import common_pb2, router_pb2, router_pb2_grpc  # noqa: E402
 
 SERVING = 1
 
 # The fake provider's default pace in these tests: instant answers.
 INSTANT = ("--tokens_per_second", "0", "--time_to_first_token", "0")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def llama_server():
@@ -105,8 +101,7 @@ class Mesh:
         self.dir = tempfile.mkdtemp(prefix="tiermesh-e2e-")
         self.procs = {}
         self.files = []  # logs, closed by stop()
-        self.ports = {n: (free_port(), free_port())
-                      for n in ("classifier", "worker", "cloud", "router")}
+        self.ports = {}  # name: (gRPC port, /metrics port), as each service reports them
         self.cloud_prices = {"fake-cheap": tuple(float(p) for p in cloud_prices[0]),
                              "fake-premium": tuple(float(p) for p in cloud_prices[1])}
         self.ledger_path = os.path.join(self.dir, "ledger.jsonl") if ledger else None
@@ -150,9 +145,6 @@ class Mesh:
             with open(cloud_config) as f:
                 self.write("cloud.yaml", edit_cloud(f.read()))
         env["TIERMESH_FAKE_PROVIDER_KEY"] = "fake-key"
-        env["TIERMESH_CLASSIFIER_ADDR"] = f"127.0.0.1:{self.ports['classifier'][0]}"
-        env["TIERMESH_WORKER_ADDR"] = f"127.0.0.1:{self.ports['worker'][0]}"
-        env["TIERMESH_CLOUD_PROXY_ADDR"] = f"127.0.0.1:{self.ports['cloud'][0]}"
         with open(os.path.join(SOURCE, "deploy/config/worker.yaml")) as f:
             text = f.read()
         # Restart quickly, so that recovery tests are short.
@@ -172,6 +164,10 @@ class Mesh:
                 ("worker", "services/worker/tiermesh-worker", worker_config),
                 ("cloud", "services/cloud_proxy/tiermesh-cloud-proxy", cloud_config),
                 ("router", "services/router/tiermesh-router", router_config)):
+            if name == "router":
+                env["TIERMESH_CLASSIFIER_ADDR"] = f"127.0.0.1:{self.ports['classifier'][0]}"
+                env["TIERMESH_WORKER_ADDR"] = f"127.0.0.1:{self.ports['worker'][0]}"
+                env["TIERMESH_CLOUD_PROXY_ADDR"] = f"127.0.0.1:{self.ports['cloud'][0]}"
             self.start(name, exe, config, env)
             self.wait_serving(name)
 
@@ -182,14 +178,23 @@ class Mesh:
         return path
 
     def start(self, name, exe, config, env):
-        grpc_port, metrics_port = self.ports[name]
-        log = open(os.path.join(self.dir, f"{name}.log"), "w")
+        """Starts a service on port 0 (gRPC and /metrics) and learns its ports from the ports
+        file; a restart (same name) gets new ports, and later calls reach it there."""
+        log_path = os.path.join(self.dir, f"{name}.log")
+        log = open(log_path, "w")
         self.files.append(log)
+        ports_file = os.path.join(self.dir, f"{name}.ports.json")
+        if os.path.exists(ports_file):
+            os.remove(ports_file)
         self.procs[name] = subprocess.Popen(
             [os.path.join(BINARY, exe), "--config", config,
-             "--grpc_address", f"127.0.0.1:{grpc_port}",
-             "--metrics_address", f"127.0.0.1:{metrics_port}"],
+             "--grpc_address", "127.0.0.1:0", "--metrics_address", "127.0.0.1:0",
+             "--ports_file", ports_file],
             cwd=SOURCE, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            self.ports[name] = wait_ports(ports_file, self.procs[name], log_path)
+        except RuntimeError as e:
+            raise AssertionError(f"{name} did not start: {e}") from None
 
     def health(self, name):
         """grpc.health.v1.Health/Check of the whole server: 1 SERVING, 2 NOT_SERVING, None."""

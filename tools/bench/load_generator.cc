@@ -124,7 +124,8 @@ class Generator {
     return SummarizeRun(records_, elapsed_s);
   }
 
-  // Called by finished calls (on gRPC's threads).
+  // Called by finished calls (on gRPC's threads), after they deleted themselves: the last one
+  // may let Run() return, and the process exit, while this thread is still in gRPC.
   void Done(TimePoint start, const grpc::Status& status, TimePoint first_token, int64_t deltas) {
     const TimePoint now = SteadyClock::now();
     CallRecord record;
@@ -141,8 +142,10 @@ class Generator {
       }
       --in_flight_;
       if (options_.rate <= 0) start_next = AdmitLocked();
+      // Notified under the lock: once in_flight_ reaches 0, Run() may return and the generator
+      // be destroyed as soon as the lock is released, so nothing here may touch it after that.
+      done_changed_.notify_all();
     }
-    done_changed_.notify_all();
     if (start_next) Start(SteadyClock::now());
   }
 
@@ -180,8 +183,8 @@ class Generator {
         FillChat(options_, prompt, &call->request);
         routers_[channel]->async()->Chat(&call->context, &call->request, &call->response,
                                          [this, call, start](grpc::Status status) {
+                                           delete call;  // before Done: see Done()
                                            Done(start, status, start, 0);
-                                           delete call;
                                          });
       } else {
         auto* call = new UnaryCall<v1::GenerateRequest, v1::GenerateResponse>();
@@ -189,8 +192,8 @@ class Generator {
         FillGenerate(options_, prompt, &call->request);
         inferences_[channel]->async()->Generate(&call->context, &call->request, &call->response,
                                                 [this, call, start](grpc::Status status) {
+                                                  delete call;  // before Done: see Done()
                                                   Done(start, status, start, 0);
-                                                  delete call;
                                                 });
       }
       return;
@@ -228,8 +231,14 @@ class Generator {
 
 template <typename Request, typename Response>
 void StreamCall<Request, Response>::OnDone(const grpc::Status& status) {
-  generator_->Done(start_, status, first_, deltas_);
+  // The call is gone before the generator hears of it: the last Done() may let main() return.
+  Generator* generator = generator_;
+  const TimePoint start = start_;
+  const TimePoint first = first_;
+  const int64_t deltas = deltas_;
+  const grpc::Status copy = status;
   delete this;
+  generator->Done(start, copy, first, deltas);
 }
 
 }  // namespace

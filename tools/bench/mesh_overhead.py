@@ -26,19 +26,14 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from service_ports import wait_ports  # beside this file
+
 SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def replace_once(text, old, new):
@@ -85,11 +80,15 @@ class Services:
         return cpu
 
     def service(self, name, exe, config, env):
-        grpc_port, metrics_port = free_port(), free_port()
+        ports_file = os.path.join(self.dir, f"{name}.ports.json")
         self.spawn(name, [os.path.join(self.build, exe), "--config", config,
-                          "--grpc_address", f"127.0.0.1:{grpc_port}",
-                          "--metrics_address", f"127.0.0.1:{metrics_port}",
-                          "--log_level", "warn"], env)
+                          "--grpc_address", "127.0.0.1:0", "--metrics_address", "127.0.0.1:0",
+                          "--ports_file", ports_file, "--log_level", "warn"], env)
+        try:
+            grpc_port, _ = wait_ports(ports_file, self.procs[-1],
+                                      os.path.join(self.dir, f"{name}.log"))
+        except RuntimeError as e:
+            raise SystemExit(f"mesh_overhead: {name} did not start: {e}")
         address = f"127.0.0.1:{grpc_port}"
         health = subprocess.run([os.path.join(self.build, "tools/cli/tiermesh-cli"), "health",
                                  "--address", address, "--wait", "60s"],
@@ -127,7 +126,7 @@ class Services:
             f.write(text)
         env = dict(env, TIERMESH_CLOUD_PROXY_ADDR=self.cloud,
                    TIERMESH_CLASSIFIER_ADDR=self.classifier,
-                   TIERMESH_WORKER_ADDR=f"127.0.0.1:{free_port()}")  # no worker: never used
+                   TIERMESH_WORKER_ADDR="127.0.0.1:1")  # no worker: never called
         self.router = self.service("router", "services/router/tiermesh-router", router_yaml, env)
 
     def stop(self):
@@ -157,7 +156,8 @@ def bench(services, args, *flags):
     out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     after, bench_after = services.cpu_seconds(), children_cpu_seconds()
     if out.returncode != 0:
-        raise SystemExit(f"mesh_overhead: tiermesh-bench failed: {out.stderr}")
+        raise SystemExit(f"mesh_overhead: tiermesh-bench {' '.join(argv[1:])} exited with "
+                         f"{out.returncode}: {out.stderr.strip()} {out.stdout.strip()}"[:4000])
     report = json.loads(out.stdout)
     # The whole run's CPU (warm-up included) per counted request: slightly high, by about the
     # warm-up's share of the run (1s in 11s by default).

@@ -14,23 +14,19 @@ prints JSON (added TTFT at p50, added per-token time at p50; targets: under 1 ms
 import argparse
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
+from service_ports import wait_ports  # beside this file
+
 SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():
@@ -61,22 +57,27 @@ def main():
         model = os.path.join(work, "tiny.gguf")
         subprocess.run([os.path.join(build, "tools/make_test_model/tiermesh-make-test-model"),
                         "--output", model, "--ctx", "8192"], check=True, capture_output=True)
-        port = free_port()
         key = secrets.token_hex(16)
-        url = f"http://127.0.0.1:{port}"
-        # As services/worker/llama_process.cc starts a managed model (worker.yaml's values).
-        spawn("llama-server", [llama, "--model", model, "--host", "127.0.0.1", "--port", str(port),
+        # As services/worker/llama_process.cc starts a managed model (worker.yaml's values), on
+        # port 0: the port is read from llama-server's "listening on" line.
+        spawn("llama-server", [llama, "--model", model, "--host", "127.0.0.1", "--port", "0",
                                "--ctx-size", "8192", "--parallel", "2", "--threads", args.threads,
                                "--n-gpu-layers", "0", "--no-warmup", "--metrics",
                                "--api-key", key])
         deadline = time.time() + 60
+        url = None
         while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
+            if url is None:
+                with open(os.path.join(work, "llama-server.log"), errors="replace") as f:
+                    found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", f.read())
+                url = found.group(1) if found else None
+            if url is not None:
+                try:
+                    with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
             if time.time() > deadline or procs[-1].poll() is not None:
                 raise SystemExit("worker_overhead: llama-server did not become ready")
             time.sleep(0.1)
@@ -91,12 +92,17 @@ models:
         worker_yaml = os.path.join(work, "worker.yaml")
         with open(worker_yaml, "w") as f:
             f.write(text)
-        grpc_port = free_port()
-        address = f"127.0.0.1:{grpc_port}"
+        ports_file = os.path.join(work, "worker.ports.json")
         spawn("worker", [os.path.join(build, "services/worker/tiermesh-worker"),
-                         "--config", worker_yaml, "--grpc_address", address,
-                         "--metrics_address", f"127.0.0.1:{free_port()}", "--log_level", "warn"],
+                         "--config", worker_yaml, "--grpc_address", "127.0.0.1:0",
+                         "--metrics_address", "127.0.0.1:0", "--ports_file", ports_file,
+                         "--log_level", "warn"],
               dict(os.environ, BENCH_LLAMA_KEY=key))
+        try:
+            grpc_port, _ = wait_ports(ports_file, procs[-1], os.path.join(work, "worker.log"))
+        except RuntimeError as e:
+            raise SystemExit(f"worker_overhead: worker did not start: {e}")
+        address = f"127.0.0.1:{grpc_port}"
         health = subprocess.run([os.path.join(build, "tools/cli/tiermesh-cli"), "health",
                                  "--address", address, "--wait", "60s"],
                                 capture_output=True, text=True)

@@ -27,6 +27,9 @@ ABSL_FLAG(std::string, grpc_address, "",
           "gRPC listen address, host:port (port 0: any free port). Overrides the config.");
 ABSL_FLAG(std::string, metrics_address, "",
           "Prometheus /metrics listen address, host:port. Overrides the config.");
+ABSL_FLAG(std::string, ports_file, "",
+          "Write the bound ports here as JSON once listening (for --grpc_address/"
+          "--metrics_address with port 0).");
 ABSL_FLAG(std::string, log_level, "", "debug, info, warn or error. Overrides the config.");
 ABSL_FLAG(std::string, drain_timeout, "",
           "How long in-flight calls may finish after SIGTERM, e.g. 30s or 2m. Overrides the "
@@ -160,6 +163,7 @@ CommonFlags ParseCommonFlags(int argc, char** argv, absl::string_view service_na
   flags.grpc_address = absl::GetFlag(FLAGS_grpc_address);
   flags.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   flags.log_level = absl::GetFlag(FLAGS_log_level);
+  flags.ports_file = absl::GetFlag(FLAGS_ports_file);
   const std::string drain = absl::GetFlag(FLAGS_drain_timeout);
 
   if (!flags.grpc_address.empty()) {

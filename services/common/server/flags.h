@@ -1,6 +1,6 @@
 // The command line every service shares, parsed the same way in every main():
 //   --config FILE  --grpc_address HOST:PORT  --metrics_address HOST:PORT
-//   --log_level debug|info|warn|error  --drain_timeout 30s
+//   --log_level debug|info|warn|error  --drain_timeout 30s  --ports_file FILE
 // Dashed spellings (--grpc-address) are accepted too. An unknown flag, a bad
 // value or a stray argument prints ONE line "<service>: error: <why>" and
 // exits non-zero. Services may declare more ABSL_FLAGs of their own; read
@@ -37,6 +37,8 @@ struct CommonFlags {
   std::string grpc_address;
   std::string metrics_address;
   std::string log_level;
+  // --ports_file: see ServerOptions::ports_file.
+  std::string ports_file;
   std::optional<absl::Duration> drain_timeout;
 };
 

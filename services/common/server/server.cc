@@ -1,7 +1,14 @@
 #include "services/common/server/server.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <memory>
 #include <thread>
 #include <utility>
@@ -69,6 +76,32 @@ class StopLatch {
   bool requested_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status reason_ ABSL_GUARDED_BY(mu_);
 };
+
+// ports_file (see ServerOptions): a temporary file beside it, then rename, so that a reader
+// never sees half a file.
+absl::Status WritePortsFile(const ServerOptions& options, int grpc_port) {
+  const std::string text =
+      absl::StrCat("{\"service\":\"", options.service_name, "\",\"grpc_port\":", grpc_port,
+                   ",\"metrics_port\":", options.metrics_port, "}\n");
+  const std::string temporary = absl::StrCat(options.ports_file, ".tmp.", getpid());
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out) {
+      std::remove(temporary.c_str());
+      return absl::UnavailableError(
+          absl::StrCat("cannot write the ports file '", options.ports_file, "'"));
+    }
+  }
+  if (std::rename(temporary.c_str(), options.ports_file.c_str()) != 0) {
+    const int error = errno;
+    std::remove(temporary.c_str());
+    return absl::UnavailableError(absl::StrCat("cannot write the ports file '",
+                                               options.ports_file, "': ", std::strerror(error)));
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -179,7 +212,17 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
     }
   }
   const int port = IsUnixAddress(options.grpc_address) ? 0 : bound_port;
-  logger.Info("server started", {{"grpc_address", options.grpc_address}, {"port", port}});
+  if (!options.ports_file.empty()) {
+    absl::Status written = WritePortsFile(options, port);
+    if (!written.ok()) {
+      server->Shutdown(std::chrono::system_clock::now());
+      server->Wait();
+      return written;
+    }
+  }
+  logger.Info("server started", {{"grpc_address", options.grpc_address},
+                                 {"port", port},
+                                 {"metrics_port", options.metrics_port}});
   return std::unique_ptr<RunningServer>(new RunningServer(
       options, std::move(logger), std::move(server), port, std::move(health_watches)));
 }

@@ -76,6 +76,13 @@ struct ServerOptions {
   // Lifecycle events go here; default: a JSON logger on stderr named
   // after service_name.
   std::optional<logging::Logger> logger;
+  // Where to write {"service":..., "grpc_port":N, "metrics_port":M} once
+  // the gRPC port is bound (before health turns SERVING), atomically (write
+  // then rename): how a supervisor or test that passed port 0 learns the
+  // ports, with no race for a "free" port. Empty: no file.
+  std::string ports_file;
+  // The bound /metrics port, only for ports_file (0: none).
+  int metrics_port = 0;
   // Last say on the builder (message size limits, thread pools). Must not
   // set interceptor creators (that would drop health/tracing/metrics ones):
   // use ServerComponents::interceptors.

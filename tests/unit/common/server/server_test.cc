@@ -1,8 +1,13 @@
 #include "services/common/server/server.h"
 
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdio>
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -201,6 +206,28 @@ TEST_F(ServerTest, PortInUseIsAClearError) {
   EXPECT_THAT(RunningServer::Start(options, ServerComponents()).status(),
               StatusIs(absl::StatusCode::kUnavailable,
                        AllOf(HasSubstr("cannot listen"), HasSubstr(options.grpc_address))));
+}
+
+TEST_F(ServerTest, PortsFileNamesTheBoundPortsAndAnUnwritableOneIsAnError) {
+  const std::string dir = ::testing::TempDir();
+  ServerOptions options = Options();
+  options.ports_file = dir + "/tiermesh-ports-" + std::to_string(getpid()) + ".json";
+  options.metrics_port = 9999;
+  std::remove(options.ports_file.c_str());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RunningServer> server,
+                       RunningServer::Start(options, Components()));
+  std::ifstream in(options.ports_file);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), "{\"service\":\"test\",\"grpc_port\":" +
+                            std::to_string(server->port()) + ",\"metrics_port\":9999}\n");
+  server->Shutdown();
+  std::remove(options.ports_file.c_str());
+
+  options.ports_file = dir + "/no-such-directory/ports.json";
+  EXPECT_THAT(RunningServer::Start(options, Components()).status(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr("ports file"), HasSubstr("no-such-directory"))));
 }
 
 TEST_F(ServerTest, BadOptionsAreClearErrors) {
