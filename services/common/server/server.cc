@@ -140,6 +140,9 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
       options.drain_timeout == absl::InfiniteDuration()) {
     return absl::InvalidArgumentError("server options: drain_timeout must be finite and >= 0");
   }
+  if (options.max_pollers < 1 || options.max_pollers > 1024) {
+    return absl::InvalidArgumentError("server options: max_pollers must be in [1, 1024]");
+  }
   if (options.keepalive_time < absl::ZeroDuration() || options.keepalive_time > absl::Hours(24)) {
     return absl::InvalidArgumentError("server options: keepalive_time must be in [0, 24h]");
   }
@@ -194,6 +197,9 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
     factories.push_back(metrics::NewServerMetricsInterceptorFactory(std::move(server_metrics)));
   }
   builder.experimental().SetInterceptorCreators(std::move(factories));
+  // See ServerOptions::max_pollers.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                              options.max_pollers);
   if (options.configure_builder) options.configure_builder(builder);
 
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

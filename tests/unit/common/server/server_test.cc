@@ -248,6 +248,10 @@ TEST_F(ServerTest, BadOptionsAreClearErrors) {
   options.keepalive_time = -absl::Seconds(1);
   EXPECT_THAT(RunningServer::Start(options, Components()).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("keepalive_time")));
+  options = Options();
+  options.max_pollers = 0;
+  EXPECT_THAT(RunningServer::Start(options, Components()).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_pollers")));
   ServerComponents twice;
   twice.services = {&classifier_, &classifier_};
   EXPECT_THAT(RunningServer::Start(Options(), twice).status(),
