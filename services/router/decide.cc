@@ -324,8 +324,7 @@ absl::StatusOr<Decision> Decide(const Policy& policy, const RequestFacts& f,
 
   const bool prefer_code = f.classified && f.task == TaskType::kCode;
   const bool needs_tools = f.tools_offered || (f.classified && f.task == TaskType::kTool);
-  const int64_t prompt_for_cost = static_cast<int64_t>(
-      std::ceil(static_cast<double>(f.prompt_tokens) * policy.budgets.prompt_estimate_margin));
+  const int64_t prompt_for_cost = std::max(f.prompt_tokens, f.prompt_token_bound);
   auto worst_case = [&](const BackendConfig& b) {
     return WorstCaseNanoUsd(b.price, prompt_for_cost, d.max_tokens);
   };

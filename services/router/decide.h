@@ -71,6 +71,11 @@ struct RequestFacts {
   bool pii = false;
   // Approximate prompt tokens (the classifier's approx_tokens).
   int64_t prompt_tokens = 0;
+  // At most this many prompt tokens, whatever the backend's tokenizer
+  // (PromptTokenBound); budget reservations use it, so that a provider that
+  // counts more tokens than the estimate cannot settle above a cap. 0:
+  // unknown, the estimate is used.
+  int64_t prompt_token_bound = 0;
   bool tools_offered = false;
   bool streaming = false;
   UserTier user_tier = UserTier::kFree;

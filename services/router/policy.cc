@@ -334,7 +334,6 @@ struct Sha256Digest {
   r.Optional("degrade", &degrade);
   r.Optional("daily_cloud_fallback_limit", &out->daily_cloud_fallback_limit,
              config::InRange<int64_t>(0, int64_t{1} << 40));
-  r.Optional("prompt_estimate_margin", &out->prompt_estimate_margin, config::InRange(1.0, 10.0));
   TIERMESH_RETURN_IF_ERROR(r.Finish());
   out->free_local_only_at = degrade.free_local_only_at;
   out->paid_local_only_at = degrade.paid_local_only_at;

@@ -216,9 +216,6 @@ struct BudgetPolicy {
   double paid_local_only_at = 0.95;
   // Local failures sent to cloud per UTC day; unset: no limit.
   absl::optional<int64_t> daily_cloud_fallback_limit;
-  // The classifier's token count is an estimate: reservations multiply it by
-  // this so that the real prompt rarely costs more than was reserved.
-  double prompt_estimate_margin = 1.25;
 };
 
 struct CallerKey {

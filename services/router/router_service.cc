@@ -76,6 +76,28 @@ std::string Outcome(const absl::Status& status) {
 
 }  // namespace
 
+int64_t PromptTokenBound(const v1::ChatRequest& request) {
+  // Role markers, separators and the like: real templates use under 10 per
+  // message and under 30 per request.
+  constexpr int64_t kPerMessage = 16;
+  constexpr int64_t kPerTool = 16;
+  constexpr int64_t kPerRequest = 64;
+  int64_t bound = kPerRequest;
+  for (const v1::ChatMessage& m : request.messages()) {
+    bound += kPerMessage + static_cast<int64_t>(m.content().size() + m.name().size() +
+                                                m.tool_call_id().size());
+    for (const v1::ToolCall& call : m.tool_calls()) {
+      bound += kPerTool + static_cast<int64_t>(call.id().size() + call.name().size() +
+                                               call.arguments_json().size());
+    }
+  }
+  for (const v1::Tool& tool : request.tools()) {
+    bound += kPerTool + static_cast<int64_t>(tool.name().size() + tool.description().size() +
+                                             tool.parameters_json_schema().size());
+  }
+  return bound;
+}
+
 absl::StatusOr<RequestFacts> FactsFromRequest(const v1::ChatRequest& request,
                                               const v1::Classification* classification,
                                               const Caller& caller, bool streaming) {
@@ -99,6 +121,7 @@ absl::StatusOr<RequestFacts> FactsFromRequest(const v1::ChatRequest& request,
     for (const v1::ChatMessage& m : request.messages()) bytes += m.content().size();
     facts.prompt_tokens = std::max(facts.prompt_tokens, (bytes + 3) / 4);
   }
+  facts.prompt_token_bound = PromptTokenBound(request);
   facts.tools_offered = request.tools_size() > 0;
   facts.streaming = streaming;
   facts.user_tier = caller.user_tier;

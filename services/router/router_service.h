@@ -87,6 +87,14 @@ struct RouterDeps {
     const v1::ChatRequest& request, const v1::Classification* classification, const Caller& caller,
     bool streaming);
 
+// An upper bound on the prompt tokens of `request` under any tokenizer that
+// a backend may use: every token covers at least one byte of UTF-8 text
+// (byte-level BPE, SentencePiece with byte fallback), so the bytes of every
+// text the backend sees (contents, names, tool calls, tool definitions), plus
+// a generous allowance for the chat template's special tokens per message and
+// per tool. Budget reservations use it (RequestFacts::prompt_token_bound).
+[[nodiscard]] int64_t PromptTokenBound(const v1::ChatRequest& request);
+
 // Fills the decision part of a response (no attempts).
 void FillDecision(const Decision& decision, const Caller& caller, const std::string& request_id,
                   const v1::Classification& classification, v1::RoutingDecision* out);

@@ -44,6 +44,7 @@ RequestFacts Chat() {
   f.task = TaskType::kChat;
   f.complexity = 0.1;
   f.prompt_tokens = 100;
+  f.prompt_token_bound = 125;
   f.user_tier = UserTier::kFree;
   return f;
 }
@@ -397,7 +398,7 @@ TEST(DecideTest, CandidateDetails) {
   EXPECT_TRUE(cheap.fallback);
   EXPECT_TRUE(cheap.cloud_fallback);
   EXPECT_EQ(cheap.location, TierLocation::kCloud);
-  // 100 prompt tokens x 1.25 margin = 125 x $0.15/M + 256 x $0.60/M = 18750 + 153600 nano.
+  // The prompt's bound, 125 tokens x $0.15/M + 256 x $0.60/M = 18750 + 153600 nano.
   EXPECT_EQ(cheap.worst_case_nano_usd, 172'350);
   EXPECT_THAT(cheap.reason, HasSubstr("fallback: tier cloud_cheap in the chain of local_fast"));
   EXPECT_EQ(d.max_tokens, 256);
@@ -405,6 +406,27 @@ TEST(DecideTest, CandidateDetails) {
   EXPECT_EQ(d.max_extra_fallback_cost_nano_usd, kNanoPerUsd);
   ASSERT_NE(d.FirstEligible(), nullptr);
   EXPECT_EQ(d.FirstEligible()->backend, "tiny-coder");
+}
+
+TEST(DecideTest, WorstCaseUsesTheLargerOfTheEstimateAndTheBound) {
+  const Policy policy = TestPolicy();
+  // cloud_cheap: $0.15/M in, $0.60/M out, 256 max tokens (153'600 nano).
+  struct Row {
+    int64_t estimate;
+    int64_t bound;
+    NanoUsd cheap_worst_case;
+  };
+  for (const Row& row : {Row{100, 125, 172'350}, Row{100, 0, 168'600}, Row{400, 125, 213'600},
+                         Row{100, 10'000, 1'653'600}}) {
+    RequestFacts f = Chat();
+    f.prompt_tokens = row.estimate;
+    f.prompt_token_bound = row.bound;
+    ASSERT_OK_AND_ASSIGN(Decision d, Decide(policy, f, RuntimeView{}));
+    ASSERT_EQ(d.candidates.size(), 4u);
+    EXPECT_EQ(d.candidates[2].backend, "cheap");
+    EXPECT_EQ(d.candidates[2].worst_case_nano_usd, row.cheap_worst_case)
+        << row.estimate << " / " << row.bound;
+  }
 }
 
 TEST(DecideTest, DegradedModesAreListed) {

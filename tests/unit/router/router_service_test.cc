@@ -267,6 +267,37 @@ class RouterServiceTest : public ::testing::Test {
   std::unique_ptr<v1::RouterService::Stub> stub_;
 };
 
+TEST(PromptTokenBound, CountsEveryByteTheBackendSeesPlusTemplateAllowances) {
+  v1::ChatRequest empty;
+  EXPECT_EQ(PromptTokenBound(empty), 64);
+
+  v1::ChatRequest one;
+  one.add_messages()->set_content("Hi! How are you?");  // 16 bytes
+  EXPECT_EQ(PromptTokenBound(one), 64 + 16 + 16);
+
+  // Multi-byte UTF-8 counts by bytes: a tokenizer may give each byte a token.
+  v1::ChatRequest cjk;
+  cjk.add_messages()->set_content("\xe4\xbd\xa0\xe5\xa5\xbd");  // 2 characters, 6 bytes
+  EXPECT_EQ(PromptTokenBound(cjk), 64 + 16 + 6);
+
+  v1::ChatRequest tools;
+  v1::ChatMessage* assistant = tools.add_messages();
+  assistant->set_name("bot");                         // 3
+  v1::ToolCall* call = assistant->add_tool_calls();
+  call->set_id("c1");                                 // 2
+  call->set_name("weather");                          // 7
+  call->set_arguments_json("{\"city\":\"Oslo\"}");  // 15
+  v1::ChatMessage* result = tools.add_messages();
+  result->set_tool_call_id("c1");                     // 2
+  result->set_content("sunny");                       // 5
+  v1::Tool* tool = tools.add_tools();
+  tool->set_name("weather");                          // 7
+  tool->set_description("Current weather");           // 15
+  tool->set_parameters_json_schema("{}");             // 2
+  EXPECT_EQ(PromptTokenBound(tools), 64 + (16 + 3) + (16 + 2 + 7 + 15) + (16 + 2 + 5) +
+                                         (16 + 7 + 15 + 2));
+}
+
 TEST_F(RouterServiceTest, ChatRoutesLocally) {
   grpc::ClientContext context;
   Prepare(&context);
