@@ -593,6 +593,41 @@ absl::StatusOr<std::vector<LabeledRow>> ReadBfcl(std::string_view contents,
   return rows;
 }
 
+absl::StatusOr<std::vector<LabeledRow>> ReadBfclIrrelevance(
+    std::string_view contents, std::string_view category,
+    const std::map<std::string, std::string>& labels) {
+  std::vector<LabeledRow> rows;
+  const std::string file = absl::StrCat("BFCL_v4_", std::string(category), ".json");
+  absl::Status s = ForEachJsonLine(contents, file, [&](const json& v, size_t) {
+    std::string text;
+    try {
+      const json& turns = v.at("question");
+      if (!turns.is_array() || turns.empty()) return absl::OkStatus();
+      for (const json& m : turns.at(0)) {
+        if (GetString(m, "role") == "user") {
+          text = GetString(m, "content");
+          break;
+        }
+      }
+    } catch (const json::exception& e) {
+      return absl::InvalidArgumentError(e.what());
+    }
+    if (text.empty()) return absl::OkStatus();
+    const std::string key = TextKey(text);
+    auto it = labels.find(key);
+    if (it == labels.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("no label for key ", key, " (", text.substr(0, 40), ")"));
+    }
+    if (it->second == "skip") return absl::OkStatus();
+    rows.push_back(TextRow(text, it->second, "bfcl_irrelevance", "Apache-2.0",
+                           std::string(category)));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return rows;
+}
+
 absl::StatusOr<std::vector<OutcomeRow>> ReadRouting(std::string_view contents,
                                                     std::string_view file_name) {
   std::vector<OutcomeRow> rows;

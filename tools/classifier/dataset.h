@@ -112,6 +112,14 @@ std::string_view MtBenchCategoryLabel(std::string_view category);
 // functions as tools -> tool.
 [[nodiscard]] absl::StatusOr<std::vector<LabeledRow>> ReadBfcl(std::string_view contents,
                                                                std::string_view category);
+// A BFCL irrelevance / live_irrelevance question file: the first user
+// message alone, WITHOUT the offered functions (they were chosen not to fit),
+// labelled by content from `labels` (keyed by TextKey of that message; "skip"
+// drops a row). A row without a label is an error: the label file must cover
+// the whole file. Source "bfcl_irrelevance".
+[[nodiscard]] absl::StatusOr<std::vector<LabeledRow>> ReadBfclIrrelevance(
+    std::string_view contents, std::string_view category,
+    const std::map<std::string, std::string>& labels);
 
 // --- Complexity ---------------------------------------------------------------
 // routing_{gsm8k,mmlu,mt_bench}.jsonl. MT-Bench judge scores (1..10) are

@@ -103,10 +103,11 @@ absl::Status Run() {
   const auto src = [&](const std::string& rel) { return JoinPath(datasets, rel); };
 
   absl::StatusOr<std::string> text;
-  std::map<std::string, std::string> metatool_labels, self_instruct_labels;
+  std::map<std::string, std::string> metatool_labels, self_instruct_labels, irrelevance_labels;
   for (auto [name, target] :
        {std::pair{"labels/metatool_task1_negatives.tsv", &metatool_labels},
-        std::pair{"labels/self_instruct_user_oriented.tsv", &self_instruct_labels}}) {
+        std::pair{"labels/self_instruct_user_oriented.tsv", &self_instruct_labels},
+        std::pair{"labels/bfcl_irrelevance.tsv", &irrelevance_labels}}) {
     text = read(JoinPath(data, name));
     if (!text.ok()) return text.status();
     absl::StatusOr<std::map<std::string, std::string>> labels = ParseLabelFile(*text, name);
@@ -172,6 +173,14 @@ absl::Status Run() {
   }
   for (LabeledRow& r : CapPerGroup(std::move(bfcl), absl::GetFlag(FLAGS_bfcl_cap), seed))
     eval.push_back(std::move(r));
+  for (const char* category : {"irrelevance", "live_irrelevance"}) {
+    text = read(src(absl::StrCat(
+        "sources/ShishirPatil+gorilla/berkeley-function-call-leaderboard/bfcl_eval/data/BFCL_v4_",
+        category, ".json")));
+    if (!text.ok()) return text.status();
+    if (auto s = Append(ReadBfclIrrelevance(*text, category, irrelevance_labels), &eval); !s.ok())
+      return s;
+  }
 
   DatasetBuilder builder;
   builder.AddTraining(std::move(train));

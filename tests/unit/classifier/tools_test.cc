@@ -2,6 +2,7 @@
 // dataset readers and the trainer on a small fixture.
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -205,6 +206,30 @@ TEST(DatasetTest, EvaluationSourcesAndMappings) {
   EXPECT_EQ(BbhTaskLabel("object_counting"), "math");
   EXPECT_EQ(BbhTaskLabel("snarks"), "");
   EXPECT_EQ(MmluSubjectLabel("formal_logic"), "reasoning");
+}
+
+TEST(DatasetTest, BfclIrrelevanceIsLabelledByContentWithoutTheOfferedFunctions) {
+  const std::string file =
+      R"({"id": "a", "question": [[{"role": "system", "content": "be brief"},)"
+      R"( {"role": "user", "content": "What is 2+2?"}]],)"
+      R"( "function": [{"name": "get_weather", "description": "d", "parameters": {}}]})"
+      "\n"
+      R"({"id": "b", "question": [[{"role": "user", "content": "/"}]], "function": []})"
+      "\n";
+  const std::map<std::string, std::string> labels = {{TextKey("What is 2+2?"), "math"},
+                                                     {TextKey("/"), "skip"}};
+  ASSERT_OK_AND_ASSIGN(std::vector<LabeledRow> rows,
+                       ReadBfclIrrelevance(file, "irrelevance", labels));
+  ASSERT_EQ(rows.size(), 1u);  // "/" skipped
+  EXPECT_EQ(rows[0].label, "math");
+  EXPECT_EQ(rows[0].source, "bfcl_irrelevance");
+  EXPECT_EQ(rows[0].group, "irrelevance");
+  EXPECT_TRUE(rows[0].request.tools.empty());
+  ASSERT_EQ(rows[0].request.messages.size(), 1u);  // the labelled user message only
+  EXPECT_EQ(rows[0].request.messages[0].content, "What is 2+2?");
+  // Every row needs a label: a gap in the label file is an error, not a silent default.
+  EXPECT_THAT(ReadBfclIrrelevance(file, "irrelevance", {{TextKey("/"), "skip"}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no label")));
 }
 
 TEST(DatasetTest, BuilderDeduplicatesAndKeepsEvaluationOutOfSample) {
