@@ -163,10 +163,7 @@ absl::StatusOr<std::unique_ptr<LlamaProcess>> LlamaProcess::Start(
                      process->LogTail(4000)));
   }
 
-  http::CurlTransportOptions transport_options;
-  transport_options.proxy = std::string();  // loopback only, whatever the environment says
-  absl::StatusOr<std::unique_ptr<http::HttpTransport>> transport =
-      http::NewCurlHttpTransport(transport_options);
+  absl::StatusOr<std::unique_ptr<http::HttpTransport>> transport = http::NewLoopbackHttpTransport();
   if (!transport.ok()) return transport.status();
   while (absl::Now() < deadline) {
     if (!process->Alive()) {

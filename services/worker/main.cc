@@ -41,10 +41,8 @@ int Run(int argc, char** argv) {
       config::LoadConfigFile(config_path, config::ProcessEnv(), ParseWorkerConfig);
   if (!config.ok()) server::Fatal(kService, config.status().message());
 
-  http::CurlTransportOptions transport_options;
-  transport_options.proxy = std::string();  // llama-server is local: never through a proxy
-  absl::StatusOr<std::unique_ptr<http::HttpTransport>> transport =
-      http::NewCurlHttpTransport(transport_options);
+  // llama-server is local: never through a proxy.
+  absl::StatusOr<std::unique_ptr<http::HttpTransport>> transport = http::NewLoopbackHttpTransport();
   if (!transport.ok()) server::Fatal(kService, transport.status().message());
 
   absl::StatusOr<tracing::Tracer> tracer =

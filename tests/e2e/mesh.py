@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.join(BINARY, "python"))
 sys.path.insert(0, os.path.join(SOURCE, "tools/bench"))
 
 import grpc  # noqa: E402
-from service_ports import wait_ports  # noqa: E402
+from service_ports import first_line, wait_ports  # noqa: E402
 from tiermesh.v1 import common_pb2, router_pb2, router_pb2_grpc  # noqa: E402
 
 SERVING = 1
@@ -132,15 +132,10 @@ class Mesh:
             [os.path.join(BINARY, "tests/fakes/fake_provider/tiermesh-fake-provider"),
              *INSTANT, *fake_args],
             stdout=fake_out, stderr=subprocess.DEVNULL)
-        url = ""
-        for _ in range(200):
-            fake_out.seek(0)
-            url = fake_out.readline().strip()
-            if url:
-                break
-            time.sleep(0.05)
-        if not url:
-            raise AssertionError("tiermesh-fake-provider printed no base URL")
+        try:
+            first_line(fake_out, self.procs["fake"])  # its base URL: it is listening
+        except RuntimeError as e:
+            raise AssertionError(str(e)) from None
         if edit_cloud:
             with open(cloud_config) as f:
                 self.write("cloud.yaml", edit_cloud(f.read()))

@@ -29,9 +29,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
-from service_ports import wait_ports  # beside this file
+from service_ports import first_line, wait_ports  # beside this file
 
 SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -105,15 +104,10 @@ class Services:
                                                "tests/fakes/fake_provider/tiermesh-fake-provider"),
                                   "--tokens_per_second", "0", "--time_to_first_token", "0",
                                   "--cloud_proxy_config", cloud_config])
-        url = ""
-        for _ in range(200):
-            out.seek(0)
-            url = out.readline().strip()
-            if url:
-                break
-            time.sleep(0.05)
-        if not url:
-            raise SystemExit("mesh_overhead: tiermesh-fake-provider printed no URL")
+        try:
+            first_line(out, self.procs[-1])  # its base URL: it is listening
+        except RuntimeError as e:
+            raise SystemExit(f"mesh_overhead: {e}")
         env = dict(os.environ, TIERMESH_FAKE_PROVIDER_KEY="fake-key")
         self.cloud = self.service("cloud-proxy", "services/cloud_proxy/tiermesh-cloud-proxy",
                                   cloud_config, env)

@@ -1,4 +1,5 @@
-"""Ports of a tiermesh service started on port 0 (no race for a "free" port).
+"""Ports of a tiermesh service started on port 0 (no race for a "free" port), and the first line
+of a helper that prints its address (tiermesh-fake-provider's base URL).
 
     argv += ["--grpc_address", "127.0.0.1:0", "--metrics_address", "127.0.0.1:0",
              "--ports_file", path]
@@ -31,3 +32,17 @@ def wait_ports(path, proc, log_path=None, timeout=60):
             tail = f.read()[-3000:]
     state = f"exited with {proc.returncode}" if proc.poll() is not None else "wrote no ports file"
     raise RuntimeError(f"{os.path.basename(str(proc.args[0]))} {state}:\n{tail}")
+
+
+def first_line(out, proc, timeout=10):
+    """The first line `proc` wrote to `out` (a file opened "w+" as its stdout), stripped.
+    RuntimeError when it exits first or writes nothing within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out.seek(0)
+        line = out.readline().strip()
+        if line:
+            return line
+        if proc.poll() is not None or time.monotonic() >= deadline:
+            raise RuntimeError(f"{os.path.basename(str(proc.args[0]))} printed nothing")
+        time.sleep(0.05)

@@ -203,10 +203,8 @@ int main(int argc, char** argv) {
     }
     if (prompts.empty()) return Fail("--prompts is empty");
   }
-  tiermesh::http::CurlTransportOptions http_options;
-  http_options.proxy = "";
   absl::StatusOr<std::unique_ptr<tiermesh::http::HttpTransport>> http =
-      tiermesh::http::NewCurlHttpTransport(http_options);
+      tiermesh::http::NewLoopbackHttpTransport();
   if (!http.ok()) return Fail(std::string(http.status().message()));
   auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_worker), grpc::InsecureChannelCredentials());
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {

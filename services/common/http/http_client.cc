@@ -597,4 +597,10 @@ absl::StatusOr<std::unique_ptr<HttpTransport>> NewCurlHttpTransport(CurlTranspor
   return std::unique_ptr<HttpTransport>(std::move(transport));
 }
 
+absl::StatusOr<std::unique_ptr<HttpTransport>> NewLoopbackHttpTransport() {
+  CurlTransportOptions options;
+  options.proxy = std::string();
+  return NewCurlHttpTransport(std::move(options));
+}
+
 }  // namespace tiermesh::http

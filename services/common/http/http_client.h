@@ -139,6 +139,9 @@ struct CurlTransportOptions {
 // on first use). Requests still in flight must finish before it is destroyed.
 [[nodiscard]] absl::StatusOr<std::unique_ptr<HttpTransport>> NewCurlHttpTransport(
     CurlTransportOptions options);
+// NewCurlHttpTransport with no proxy at all, whatever the environment says:
+// for loopback peers (a local llama-server, the tests' fake servers).
+[[nodiscard]] absl::StatusOr<std::unique_ptr<HttpTransport>> NewLoopbackHttpTransport();
 
 // The canonical code for an HTTP error status (for callers that turn a non-2xx
 // answer into a Status): 400 INVALID_ARGUMENT, 401 UNAUTHENTICATED,

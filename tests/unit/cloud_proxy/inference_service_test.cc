@@ -62,9 +62,7 @@ class Harness {
              std::map<std::string, std::string> env = {{"OP_KEY", kOperatorKey}}) {
     ASSERT_OK_AND_ASSIGN(fake_, FakeProvider::Start());
     fake_->SetAcceptedKeys({kOperatorKey, kCanary});
-    tiermesh::http::CurlTransportOptions transport_options;
-    transport_options.proxy = "";
-    ASSERT_OK_AND_ASSIGN(transport_, tiermesh::http::NewCurlHttpTransport(transport_options));
+    ASSERT_OK_AND_ASSIGN(transport_, tiermesh::http::NewLoopbackHttpTransport());
     const std::string base =
         kind == ProviderKind::kOpenAiCompatible ? fake_->openai_base_url() : fake_->base_url();
     const std::string yaml =

@@ -56,9 +56,8 @@ class UpstreamClientTest : public ::testing::TestWithParam<Api> {
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(fake_, FakeProvider::Start());
     fake_->SetAcceptedKeys({kKey, "byok-user-key-42"});
-    tiermesh::http::CurlTransportOptions options;
-    options.proxy = "";  // hermetic: never a proxy from the environment
-    ASSERT_OK_AND_ASSIGN(transport_, tiermesh::http::NewCurlHttpTransport(options));
+    // Hermetic: never a proxy from the environment.
+    ASSERT_OK_AND_ASSIGN(transport_, tiermesh::http::NewLoopbackHttpTransport());
     ProviderConfig config;
     config.name = GetParam().name;
     config.kind = GetParam().kind;

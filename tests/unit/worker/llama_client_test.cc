@@ -62,10 +62,8 @@ class LlamaClientTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<FakeHttpServer>> server = FakeHttpServer::Start(handler);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    http::CurlTransportOptions options;
-    options.proxy = std::string();
     absl::StatusOr<std::unique_ptr<http::HttpTransport>> transport =
-        http::NewCurlHttpTransport(options);
+        http::NewLoopbackHttpTransport();
     ASSERT_TRUE(transport.ok()) << transport.status();
     transport_ = *std::move(transport);
     client_ = std::make_unique<LlamaClient>(transport_.get(), server_->base_url(), "sekrit");

@@ -58,10 +58,8 @@ class LlamaServerSmokeTest : public ::testing::Test {
         testing::LlamaServerProcess::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = server->release();
-    http::CurlTransportOptions transport_options;
-    transport_options.proxy = std::string();
     absl::StatusOr<std::unique_ptr<http::HttpTransport>> transport =
-        http::NewCurlHttpTransport(transport_options);
+        http::NewLoopbackHttpTransport();
     ASSERT_TRUE(transport.ok()) << transport.status();
     transport_ = transport->release();
   }

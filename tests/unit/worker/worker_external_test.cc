@@ -50,10 +50,8 @@ class WorkerExternalTest : public ::testing::Test {
         [this](const FakeHttpRequest& request, FakeHttpResponder& r) { Handle(request, r); });
     ASSERT_TRUE(server.ok()) << server.status();
     fake_ = *std::move(server);
-    http::CurlTransportOptions options;
-    options.proxy = std::string();
     absl::StatusOr<std::unique_ptr<http::HttpTransport>> transport =
-        http::NewCurlHttpTransport(options);
+        http::NewLoopbackHttpTransport();
     ASSERT_TRUE(transport.ok()) << transport.status();
     transport_ = *std::move(transport);
 

@@ -71,10 +71,8 @@ class WorkerServiceTest : public ::testing::Test {
 
   void SetUp() override {
     if (g_skip != nullptr) GTEST_SKIP() << *g_skip;
-    http::CurlTransportOptions options;
-    options.proxy = std::string();
     absl::StatusOr<std::unique_ptr<http::HttpTransport>> transport =
-        http::NewCurlHttpTransport(options);
+        http::NewLoopbackHttpTransport();
     ASSERT_TRUE(transport.ok()) << transport.status();
     transport_ = *std::move(transport);
   }

@@ -63,9 +63,8 @@ class Notification {
 class HttpClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    CurlTransportOptions options;
-    options.proxy = "";  // hermetic: never a proxy from the environment
-    ASSERT_OK_AND_ASSIGN(transport_, NewCurlHttpTransport(options));
+    // Hermetic: never a proxy from the environment.
+    ASSERT_OK_AND_ASSIGN(transport_, NewLoopbackHttpTransport());
   }
 
   void StartServer(tiermesh::testing::FakeHttpHandler handler) {
