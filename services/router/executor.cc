@@ -163,14 +163,7 @@ ExecutionResult AttemptExecutor::Run(const ExecuteRequest& req, const char* meth
 
   const bool byok = req.caller.user_tier == UserTier::kByok;
   // Attempt spans are children of the request's span (the server span).
-  tracing::SpanContext parent;
-  if (!req.call.traceparent.empty()) {
-    absl::StatusOr<tracing::SpanContext> parsed = tracing::ParseTraceparent(req.call.traceparent);
-    if (parsed.ok()) {
-      parent = *parsed;
-      parent.trace_state = req.call.tracestate;
-    }
-  }
+  const tracing::SpanContext& parent = req.parent;
   absl::Status last = absl::UnavailableError("no candidate could be tried");
   NanoUsd extra_cost = 0;
   // After a context-length failure only larger windows are worth a call.
@@ -283,9 +276,11 @@ ExecutionResult AttemptExecutor::Run(const ExecuteRequest& req, const char* meth
     span.SetAttribute("tiermesh.backend", c.backend);
     span.SetAttribute("tiermesh.tier", c.tier);
     span.SetAttribute("tiermesh.model", c.model);
+    // The backend continues this attempt's span (a disabled tracer passes
+    // the parent's context on unchanged).
+    call.traceparent.clear();
+    call.tracestate.clear();
     if (span.context().IsValid()) {
-      // The backend continues this attempt's span (a disabled tracer passes
-      // the parent's context on unchanged).
       call.traceparent = tracing::FormatTraceparent(span.context());
       call.tracestate = span.context().trace_state;
     }

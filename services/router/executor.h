@@ -58,7 +58,7 @@ struct ExecutorDeps {
   // router's own in-flight counts only.
   const LoadSource* loads = nullptr;
   // Spans: one kClient span per backend attempt, child of the request's
-  // span (ExecuteRequest::call.traceparent); Noop: none.
+  // span (ExecuteRequest::parent); Noop: none.
   tracing::Tracer tracer = tracing::Tracer::Noop();
 };
 
@@ -68,9 +68,13 @@ struct ExecuteRequest {
   Caller caller;
   // The backend request; `model` and `request_id` are filled per attempt.
   v1::GenerateRequest request;
-  // Deadline (the caller's), request id, trace context and byok key. The key
-  // is forwarded to cloud backends only.
+  // Deadline (the caller's), request id and byok key. The key is forwarded
+  // to cloud backends only. The trace context of each attempt is set from
+  // `parent` (call.traceparent here is ignored).
   CallOptions call;
+  // The request's span (the server span): parent of every attempt's span.
+  // Invalid: the request is not traced, and backends get no traceparent.
+  tracing::SpanContext parent;
   // Approximate prompt tokens (for usage-based cost when a backend reports none).
   int64_t prompt_tokens = 0;
 };

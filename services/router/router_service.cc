@@ -290,9 +290,8 @@ absl::StatusOr<ExecuteRequest> RouterServiceImpl::MakeExecuteRequest(
   *exec.request.mutable_params() = request.params();
   exec.call.deadline = routed.deadline;
   exec.call.request_id = routed.request_id;
-  if (const absl::optional<tracing::SpanContext> parent = tracing::ExtractGrpc(*context)) {
-    exec.call.traceparent = tracing::FormatTraceparent(*parent);
-    exec.call.tracestate = parent->trace_state;
+  if (absl::optional<tracing::SpanContext> parent = tracing::ExtractGrpc(*context)) {
+    exec.parent = *std::move(parent);
   }
   if (routed.caller.user_tier == UserTier::kByok) {
     // The executor forwards it to cloud backends only.

@@ -493,7 +493,7 @@ TEST_F(ExecutorWithLoadsTest, OneClientSpanPerAttemptReachesTheBackend) {
   tracing::Span server =
       tracer.StartSpan("tiermesh.v1.RouterService/Chat", tracing::SpanKind::kServer);
   ExecuteRequest req = Request();
-  req.call.traceparent = tracing::FormatTraceparent(server.context());
+  req.parent = server.context();
   ASSERT_OK(executor.Execute(req).status);
   server.End();
 
