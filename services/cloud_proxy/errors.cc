@@ -14,7 +14,7 @@
 #include "absl/strings/str_replace.h"
 
 #include "services/cloud_proxy/json_util.h"
-#include "services/cloud_proxy/utf8.h"
+#include "services/common/text/utf8.h"
 #include "services/common/status/status.h"
 
 namespace tiermesh::cloud {
@@ -156,8 +156,8 @@ std::string ProviderReason(const ProviderError& error, int effective_status) {
 }
 
 std::string Truncate(absl::string_view text, size_t max_bytes) {
-  if (text.size() <= max_bytes) return RepairUtf8(text);
-  return RepairUtf8(text.substr(0, max_bytes)) + "...";
+  if (text.size() <= max_bytes) return text::RepairUtf8(text);
+  return text::RepairUtf8(text.substr(0, max_bytes)) + "...";
 }
 
 absl::optional<absl::Duration> SecondsToDuration(double seconds) {

@@ -7,14 +7,14 @@
 
 #include "absl/strings/str_cat.h"
 
-#include "services/cloud_proxy/utf8.h"
+#include "services/common/text/utf8.h"
 
 namespace tiermesh::cloud {
 
 absl::StatusOr<Json> ParseJson(absl::string_view text, absl::string_view what) {
   std::string repaired;
-  if (!IsValidUtf8(text)) {
-    repaired = RepairUtf8(text);
+  if (!text::IsValidUtf8(text)) {
+    repaired = text::RepairUtf8(text);
     text = repaired;
   }
   Json j = Json::parse(text.begin(), text.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);

@@ -91,11 +91,11 @@ tiermesh::v1::ToolCallDelta* StreamParser::ToolDelta(int index, StreamUpdate* ou
 
 absl::StatusOr<nlohmann::json> StreamParser::ParseEventData(absl::string_view data) {
   absl::StatusOr<nlohmann::json> parsed;
-  if (IsValidUtf8(data)) {
+  if (text::IsValidUtf8(data)) {
     parsed = ParseJson(data, "stream event data");
   } else {
     event_escaped_ = true;
-    parsed = ParseJson(EscapeInvalidUtf8(data), "stream event data");
+    parsed = ParseJson(text::EscapeInvalidUtf8(data), "stream event data");
   }
   if (!parsed.ok()) return internal::MalformedError(provider_, parsed.status().message());
   if (!parsed->is_object()) {
@@ -108,7 +108,7 @@ void StreamParser::EmitText(absl::string_view bytes, StreamUpdate* out) {
   if (bytes.empty()) return;
   std::string raw;
   if (event_escaped_) {
-    raw = UnescapeRawBytes(bytes);
+    raw = text::UnescapeRawBytes(bytes);
     bytes = raw;
   }
   output_bytes_ += static_cast<int64_t>(bytes.size());
@@ -119,12 +119,12 @@ void StreamParser::EmitToolCall(int index, absl::string_view id, absl::string_vi
                                 absl::string_view arguments, StreamUpdate* out) {
   std::string raw;
   if (event_escaped_ && !arguments.empty()) {
-    raw = UnescapeRawBytes(arguments);
+    raw = text::UnescapeRawBytes(arguments);
     arguments = raw;
   }
   tiermesh::v1::ToolCallDelta* d = ToolDelta(index, out);
-  if (!id.empty()) d->set_id(RepairUtf8(id));
-  if (!name.empty()) d->set_name(RepairUtf8(name));
+  if (!id.empty()) d->set_id(text::RepairUtf8(id));
+  if (!name.empty()) d->set_name(text::RepairUtf8(name));
   output_bytes_ += static_cast<int64_t>(name.size() + arguments.size());
   if (!arguments.empty())
     d->mutable_arguments_json_delta()->append(tool_utf8_[index].Feed(arguments));
@@ -139,10 +139,10 @@ void StreamParser::SetFinishReason(tiermesh::v1::FinishReason reason, absl::stri
 
 absl::Status StreamParser::MarkComplete(StreamUpdate* out) {
   // Bytes held back for a split character will never be completed now.
-  const std::string rest = text_utf8_.Flush();
+  const std::string rest = text_utf8_.Finish();
   out->delta.mutable_content()->append(rest);
   for (auto& [index, repairer] : tool_utf8_) {
-    std::string tail = repairer.Flush();
+    std::string tail = repairer.Finish();
     if (!tail.empty()) ToolDelta(index, out)->mutable_arguments_json_delta()->append(tail);
   }
   TIERMESH_RETURN_IF_ERROR(

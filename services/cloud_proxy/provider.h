@@ -39,7 +39,7 @@
 
 #include "services/cloud_proxy/config.h"
 #include "services/cloud_proxy/http_types.h"
-#include "services/cloud_proxy/utf8.h"
+#include "services/common/text/utf8.h"
 #include "services/common/http/sse.h"
 #include "tiermesh/v1/common.pb.h"
 #include "tiermesh/v1/inference.pb.h"
@@ -105,7 +105,7 @@ class StreamParser {
 
   // Helpers for the implementations.
   // Parses an event's JSON data. A chunk that is not valid UTF-8 (a server
-  // splitting a character across chunks) is read through EscapeInvalidUtf8,
+  // splitting a character across chunks) is read through text::EscapeInvalidUtf8,
   // and the Emit* calls of this event turn the bytes back, so the character
   // is reassembled instead of lost.
   [[nodiscard]] absl::StatusOr<nlohmann::json> ParseEventData(absl::string_view data);
@@ -143,9 +143,9 @@ class StreamParser {
   absl::optional<int64_t> provider_completion_;
   absl::optional<int64_t> provider_cached_;
   int64_t output_bytes_ = 0;
-  bool event_escaped_ = false;  // the current event went through EscapeInvalidUtf8
-  Utf8Repairer text_utf8_;
-  std::map<int, Utf8Repairer> tool_utf8_;  // per tool-call index
+  bool event_escaped_ = false;  // the current event went through text::EscapeInvalidUtf8
+  text::Utf8StreamRepairer text_utf8_;
+  std::map<int, text::Utf8StreamRepairer> tool_utf8_;  // per tool-call index
 };
 
 class ProviderAdapter {

@@ -10,7 +10,7 @@
 
 #include "services/common/http/http_client.h"
 #include "services/common/status/status.h"
-#include "services/worker/utf8_repair.h"
+#include "services/common/text/utf8.h"
 
 namespace tiermesh::worker {
 namespace {
@@ -75,7 +75,7 @@ absl::Status ValidateMessage(const ChatMessage& m, int index) {
   }
   // Protobuf parsing already rejects invalid UTF-8 in proto3 strings; messages built in-process
   // (tests, other services' code) are checked here so that llama-server never sees them.
-  if (!IsValidUtf8(m.content()) || !IsValidUtf8(m.name())) {
+  if (!text::IsValidUtf8(m.content()) || !text::IsValidUtf8(m.name())) {
     return Invalid(absl::StrCat(where, " is not valid UTF-8"));
   }
   if (m.role() == tiermesh::v1::ROLE_TOOL && m.tool_call_id().empty()) {
@@ -119,7 +119,7 @@ absl::Status ValidateParams(const GenerationParams& p) {
   }
   for (int i = 0; i < p.stop_size(); ++i) {
     const std::string& stop = p.stop(i);
-    if (stop.empty() || stop.size() > kMaxStopSequenceBytes || !IsValidUtf8(stop)) {
+    if (stop.empty() || stop.size() > kMaxStopSequenceBytes || !text::IsValidUtf8(stop)) {
       return Invalid(absl::StrCat("params.stop[", i, "] must be 1..", kMaxStopSequenceBytes,
                                   " bytes of valid UTF-8"));
     }
@@ -156,7 +156,7 @@ absl::Status ValidateTools(const GenerateRequest& request) {
     if (!names.insert(tool.name()).second) {
       return Invalid(absl::StrCat(where, ".name '", tool.name(), "' is offered twice"));
     }
-    if (!IsValidUtf8(tool.description())) {
+    if (!text::IsValidUtf8(tool.description())) {
       return Invalid(absl::StrCat(where, ".description is not valid UTF-8"));
     }
     TIERMESH_RETURN_IF_ERROR(
@@ -306,7 +306,7 @@ absl::Status ErrorObjectToStatus(const Json& error, int http_status) {
   if (message.empty()) message = absl::StrCat("HTTP ", code);
   if (message.size() > kMaxErrorMessageBytes) {
     // Cut on a character boundary so the message stays valid UTF-8.
-    message = RepairUtf8Chunk({}, message.substr(0, kMaxErrorMessageBytes), false).text + "...";
+    message = text::RepairUtf8Chunk({}, message.substr(0, kMaxErrorMessageBytes), false).text + "...";
   }
   const std::string text = absl::StrCat("llama-server: ", message);
   if (type == "exceed_context_size_error") {
@@ -329,7 +329,7 @@ absl::StatusOr<Json> ParseBody(absl::string_view body) {
     // JSON must be UTF-8; if llama-server ever sent raw bytes, repair them once rather than
     // failing the whole answer (a character split across two chunks then shows as U+FFFD, the
     // best that can be done with a broken producer).
-    if (!IsValidUtf8(body)) parsed = ParseJson(RepairUtf8(body));
+    if (!text::IsValidUtf8(body)) parsed = ParseJson(text::RepairUtf8(body));
   }
   if (!parsed.has_value()) return Malformed("invalid JSON");
   if (!parsed->is_object()) return Malformed("the JSON is not an object");
@@ -535,7 +535,7 @@ absl::Status LlamaErrorToStatus(int http_status, absl::string_view body) {
     }
     // Not llama-server's error shape (a proxy's page, plain text): the HTTP status decides and
     // a short, repaired excerpt of the body explains.
-    return ErrorObjectToStatus(Json(RepairUtf8(body)), http_status);
+    return ErrorObjectToStatus(Json(text::RepairUtf8(body)), http_status);
   } catch (const std::exception& e) {
     return absl::InternalError(
         absl::StrCat("llama-server: HTTP ", http_status, " (", e.what(), ")"));

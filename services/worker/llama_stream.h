@@ -17,7 +17,7 @@
 //   ... after the body ended: TIERMESH_RETURN_IF_ERROR(sse.Finish());
 //   TIERMESH_ASSIGN_OR_RETURN(StreamDelta last, decoder.Finish());   // flushes held bytes
 //
-// Content passes through a Utf8StreamRepairer, so every delta is valid UTF-8 and a character
+// Content passes through a text::Utf8StreamRepairer, so every delta is valid UTF-8 and a character
 // split across chunks is delivered whole in the later delta. Reasoning deltas (templates with
 // <think> sections) are counted but not forwarded: the API has no field for them.
 #ifndef TIERMESH_SERVICES_WORKER_LLAMA_STREAM_H_
@@ -33,7 +33,7 @@
 
 #include "services/common/http/sse.h"
 #include "services/worker/llama_api.h"
-#include "services/worker/utf8_repair.h"
+#include "services/common/text/utf8.h"
 
 namespace tiermesh::worker {
 
@@ -74,7 +74,7 @@ class ChatStreamDecoder {
   absl::Status error_;
   bool done_ = false;
   bool finish_seen_ = false;
-  Utf8StreamRepairer repairer_;
+  text::Utf8StreamRepairer repairer_;
   StreamOutcome outcome_;
 };
 

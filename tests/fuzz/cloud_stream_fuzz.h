@@ -20,7 +20,7 @@
 #include "absl/strings/string_view.h"
 
 #include "services/cloud_proxy/provider.h"
-#include "services/cloud_proxy/utf8.h"
+#include "services/common/text/utf8.h"
 #include "services/common/http/sse.h"
 
 namespace tiermesh::cloud::fuzz {
@@ -66,12 +66,12 @@ inline Outcome Run(ProviderKind kind, const std::vector<absl::string_view>& piec
       error = u.status();
       return;
     }
-    CLOUD_FUZZ_CHECK(IsValidUtf8(u->delta.content()));
+    CLOUD_FUZZ_CHECK(text::IsValidUtf8(u->delta.content()));
     out.text += u->delta.content();
     for (const auto& d : u->delta.tool_calls()) {
-      CLOUD_FUZZ_CHECK(IsValidUtf8(d.id()));
-      CLOUD_FUZZ_CHECK(IsValidUtf8(d.name()));
-      CLOUD_FUZZ_CHECK(IsValidUtf8(d.arguments_json_delta()));
+      CLOUD_FUZZ_CHECK(text::IsValidUtf8(d.id()));
+      CLOUD_FUZZ_CHECK(text::IsValidUtf8(d.name()));
+      CLOUD_FUZZ_CHECK(text::IsValidUtf8(d.arguments_json_delta()));
       CLOUD_FUZZ_CHECK(d.index() >= 0);
       out.tool_data += std::to_string(d.index()) + d.id() + d.name() + d.arguments_json_delta();
     }

@@ -326,14 +326,14 @@ class AnthropicAdapter final : public ProviderAdapter {
         text += StringOr(block, "text");
       } else if (type == "tool_use") {
         tiermesh::v1::ToolCall* call = msg->add_tool_calls();
-        call->set_id(RepairUtf8(StringOr(block, "id")));
-        call->set_name(RepairUtf8(StringOr(block, "name")));
+        call->set_id(text::RepairUtf8(StringOr(block, "id")));
+        call->set_name(text::RepairUtf8(StringOr(block, "name")));
         const Json* input = Field(block, "input");
         call->set_arguments_json(
-            input != nullptr && input->is_object() ? RepairUtf8(DumpJson(*input)) : "{}");
+            input != nullptr && input->is_object() ? text::RepairUtf8(DumpJson(*input)) : "{}");
       }
     }
-    msg->set_content(RepairUtf8(text));
+    msg->set_content(text::RepairUtf8(text));
     const std::string reason = StringOr(root, "stop_reason");
     out.set_finish_reason(AnthropicFinishReason(reason));
     out.set_model(StringOr(root, "model"));

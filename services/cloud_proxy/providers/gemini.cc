@@ -296,14 +296,14 @@ class GeminiAdapter final : public ProviderAdapter {
           text += StringOr(part, "text");
           if (const Json* call = Field(part, "functionCall"); call && call->is_object()) {
             tiermesh::v1::ToolCall* tc = msg->add_tool_calls();
-            tc->set_id(RepairUtf8(CallId(*call, msg->tool_calls_size() - 1)));
-            tc->set_name(RepairUtf8(StringOr(*call, "name")));
-            tc->set_arguments_json(RepairUtf8(ArgsText(*call)));
+            tc->set_id(text::RepairUtf8(CallId(*call, msg->tool_calls_size() - 1)));
+            tc->set_name(text::RepairUtf8(StringOr(*call, "name")));
+            tc->set_arguments_json(text::RepairUtf8(ArgsText(*call)));
           }
         }
       }
     }
-    msg->set_content(RepairUtf8(text));
+    msg->set_content(text::RepairUtf8(text));
     const std::string reason = StringOr(candidate, "finishReason");
     out.set_finish_reason(GeminiFinishReason(reason, msg->tool_calls_size() > 0));
     out.set_model(StringOr(root, "modelVersion"));

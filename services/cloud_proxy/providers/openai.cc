@@ -261,7 +261,7 @@ class OpenAiAdapter final : public ProviderAdapter {
     ChatMessage* msg = out.mutable_message();
     msg->set_role(tiermesh::v1::ROLE_ASSISTANT);
     if (const Json* content = Field(*message, "content")) {
-      msg->set_content(RepairUtf8(ContentText(*content)));
+      msg->set_content(text::RepairUtf8(ContentText(*content)));
     }
     if (const Json* calls = Field(*message, "tool_calls"); calls != nullptr && !calls->is_null()) {
       if (!calls->is_array())
@@ -272,9 +272,9 @@ class OpenAiAdapter final : public ProviderAdapter {
           return internal::MalformedError(config_.name, "a tool call has no function");
         }
         tiermesh::v1::ToolCall* tc = msg->add_tool_calls();
-        tc->set_id(RepairUtf8(StringOr(call, "id")));
-        tc->set_name(RepairUtf8(StringOr(*function, "name")));
-        tc->set_arguments_json(RepairUtf8(ArgumentsText(*function)));
+        tc->set_id(text::RepairUtf8(StringOr(call, "id")));
+        tc->set_name(text::RepairUtf8(StringOr(*function, "name")));
+        tc->set_arguments_json(text::RepairUtf8(ArgumentsText(*function)));
       }
     }
     const std::string reason = StringOr(choice, "finish_reason");

@@ -21,7 +21,7 @@
 #include "services/worker/llama_client.h"
 #include "services/worker/llama_load.h"
 #include "services/worker/llama_stream.h"
-#include "services/worker/utf8_repair.h"
+#include "services/common/text/utf8.h"
 #include "tests/unit/worker/llama_server_harness.h"
 
 namespace tiermesh::worker {
@@ -145,7 +145,7 @@ TEST_F(LlamaServerSmokeTest, UnaryCompletionRunsToMaxTokens) {
   EXPECT_EQ(c.usage->completion_tokens, 24);
   EXPECT_GT(c.usage->prompt_tokens, 5);
   EXPECT_FALSE(c.content.empty());
-  EXPECT_TRUE(IsValidUtf8(c.content));
+  EXPECT_TRUE(text::IsValidUtf8(c.content));
   ASSERT_TRUE(c.timings.has_value());
   EXPECT_EQ(c.timings->predicted_n, 24);
   EXPECT_GT(c.timings->predicted_per_second, 0);
@@ -195,7 +195,7 @@ TEST_F(LlamaServerSmokeTest, StreamingEndsWithUsageAndDone) {
         stream_status = d.status();
         return;
       }
-      EXPECT_TRUE(IsValidUtf8(d->content));
+      EXPECT_TRUE(text::IsValidUtf8(d->content));
       if (!d->content.empty()) ++deltas;
       content += d->content;
     });

@@ -28,7 +28,7 @@
 #include "services/worker/inference_service.h"
 #include "services/worker/model_manager.h"
 #include "services/worker/proto_convert.h"
-#include "services/worker/utf8_repair.h"
+#include "services/common/text/utf8.h"
 #include "tests/unit/common/server/grpc_probe_util.h"
 #include "tests/unit/worker/llama_server_harness.h"
 #include "tiermesh/v1/inference.grpc.pb.h"
@@ -186,7 +186,7 @@ class WorkerServiceTest : public ::testing::Test {
         if (message.has_delta()) {
           ++deltas;
           content += message.delta().content();
-          all_valid_utf8 = all_valid_utf8 && IsValidUtf8(message.delta().content());
+          all_valid_utf8 = all_valid_utf8 && text::IsValidUtf8(message.delta().content());
         }
         if (message.has_summary()) {
           summary = message.summary();
@@ -267,8 +267,8 @@ TEST_F(WorkerServiceTest, UnaryStreamToolsAndListings) {
   OpenStream stream = StartStream(Chat("tiny", "tell me a story", 400));
   ASSERT_OK(stream.Finish());
   EXPECT_TRUE(stream.all_valid_utf8);
-  EXPECT_TRUE(IsValidUtf8(stream.content));
-  EXPECT_TRUE(IsValidUtf8(unary->message().content()));
+  EXPECT_TRUE(text::IsValidUtf8(stream.content));
+  EXPECT_TRUE(text::IsValidUtf8(unary->message().content()));
   ASSERT_TRUE(stream.has_summary);
   EXPECT_TRUE(stream.summary.complete());
   EXPECT_GT(stream.summary.usage().completion_tokens(), 0);

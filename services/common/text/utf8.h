@@ -1,10 +1,12 @@
-// Turns a stream of arbitrary bytes (llama-server output, where a token may end in the middle of
-// a character, and a small model may emit bytes that are not UTF-8 at all) into valid UTF-8 for
-// protobuf `string` fields, without ever losing a complete character.
+// UTF-8 repair for protobuf `string` fields, shared by every service that forwards bytes it did
+// not write (llama-server output, cloud providers' responses, error bodies): arbitrary bytes in,
+// valid UTF-8 out, without ever losing a complete character, also when a character arrives split
+// across stream chunks.
 //
-//   Utf8StreamRepairer repairer;
+//   text::Utf8StreamRepairer repairer;
 //   for (absl::string_view chunk : chunks) Send(repairer.Feed(chunk));  // valid UTF-8 each time
 //   Send(repairer.Finish());  // a sequence still incomplete at the end becomes U+FFFD
+//   std::string clean = text::RepairUtf8(bytes);  // the same for a whole string
 //
 // Rules (the WHATWG Encoding Standard's UTF-8 decoder, which is also Unicode's "maximal subpart"
 // practice): every well-formed character is kept as is; every maximal ill-formed subsequence is
@@ -12,15 +14,16 @@
 // continuation bytes and bytes C0, C1, F5..FF are ill-formed); a trailing sequence that could
 // still become a well-formed character is held back until the next chunk completes or breaks
 // it. The output is therefore independent of how the input is split into chunks.
-#ifndef TIERMESH_SERVICES_WORKER_UTF8_REPAIR_H_
-#define TIERMESH_SERVICES_WORKER_UTF8_REPAIR_H_
+#ifndef TIERMESH_SERVICES_COMMON_TEXT_UTF8_H_
+#define TIERMESH_SERVICES_COMMON_TEXT_UTF8_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "absl/strings/string_view.h"
 
-namespace tiermesh::worker {
+namespace tiermesh::text {
 
 inline constexpr absl::string_view kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
 
@@ -38,6 +41,7 @@ struct Utf8RepairResult {
 // Repairs a complete byte string.
 [[nodiscard]] std::string RepairUtf8(absl::string_view bytes);
 
+// True when `bytes` is well-formed UTF-8 as is (a U+FFFD already in the input is well-formed).
 [[nodiscard]] bool IsValidUtf8(absl::string_view bytes);
 
 class Utf8StreamRepairer {
@@ -48,6 +52,7 @@ class Utf8StreamRepairer {
   // starts a new stream).
   [[nodiscard]] std::string Finish();
 
+  bool has_pending() const { return !pending_.empty(); }
   size_t held_bytes() const { return pending_.size(); }
   // U+FFFD characters inserted so far (a signal worth logging or counting).
   int64_t replacements() const { return replacements_; }
@@ -57,6 +62,14 @@ class Utf8StreamRepairer {
   int64_t replacements_ = 0;
 };
 
-}  // namespace tiermesh::worker
+// Lets a JSON parser (which rejects invalid UTF-8) read a stream chunk from a non-compliant
+// server that splits a character's bytes across chunks: every byte of an ill-formed sequence
+// becomes the private-use character U+F700+byte (valid UTF-8), and UnescapeRawBytes turns those
+// back into the raw bytes, to be reassembled by a Utf8StreamRepairer. Meant only for chunks that
+// are not valid UTF-8 (IsValidUtf8 false), so a genuine U+F7xx in a valid chunk is never touched.
+[[nodiscard]] std::string EscapeInvalidUtf8(absl::string_view bytes);
+[[nodiscard]] std::string UnescapeRawBytes(absl::string_view text);
 
-#endif  // TIERMESH_SERVICES_WORKER_UTF8_REPAIR_H_
+}  // namespace tiermesh::text
+
+#endif  // TIERMESH_SERVICES_COMMON_TEXT_UTF8_H_

@@ -1,7 +1,7 @@
 // UTF-8 repair: checked against an independent reference decoder (written from the Unicode
 // definitions of well-formed sequences, not from the implementation's lead-byte table) over
 // exhaustive and boundary-value inputs, and for independence from chunking at every split point.
-#include "services/worker/utf8_repair.h"
+#include "services/common/text/utf8.h"
 
 #include <map>
 #include <string>
@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
-namespace tiermesh::worker {
+namespace tiermesh::text {
 namespace {
 
 const std::string kFffd(kReplacementCharacter);
@@ -303,5 +303,39 @@ TEST(Utf8RepairTest, PureStepReportsPendingBytes) {
   EXPECT_EQ(at_end.replacements, 1);
 }
 
+TEST(Utf8RepairTest, StreamRepairerReportsWhatItHolds) {
+  Utf8StreamRepairer r;
+  EXPECT_EQ(r.Feed("caf\xC3"), "caf");
+  EXPECT_TRUE(r.has_pending());
+  EXPECT_EQ(r.Feed("\xA9!"), "\xC3\xA9!");
+  EXPECT_FALSE(r.has_pending());
+  EXPECT_EQ(r.Finish(), "");
+  EXPECT_EQ(r.replacements(), 0);
+}
+
+// EscapeInvalidUtf8 + UnescapeRawBytes (the cloud-proxy's way of letting a JSON parser read a
+// chunk whose characters are split): raw bytes come back exactly, whatever the split.
+TEST(EscapeInvalidUtf8Test, RoundTripsRawBytesThroughValidText) {
+  const std::string raw = "caf\xC3\"x\xA9\xFF ok \xE2\x82\xAC\xF0\x9F";
+  const std::string escaped = EscapeInvalidUtf8(raw);
+  EXPECT_TRUE(IsValidUtf8(escaped));
+  EXPECT_EQ(UnescapeRawBytes(escaped), raw);
+  // Valid text is untouched both ways (no U+F780..U+F7FF inside).
+  EXPECT_EQ(EscapeInvalidUtf8("h\xC3\xA9llo"), "h\xC3\xA9llo");
+  EXPECT_EQ(UnescapeRawBytes("h\xC3\xA9llo"), "h\xC3\xA9llo");
+}
+
+TEST(EscapeInvalidUtf8Test, EveryNonAsciiByteAloneRoundTrips) {
+  for (int b = 0x80; b <= 0xFF; ++b) {
+    const std::string raw = absl::StrCat("<", std::string(1, static_cast<char>(b)), ">");
+    const std::string escaped = EscapeInvalidUtf8(raw);
+    EXPECT_TRUE(IsValidUtf8(escaped)) << b;
+    EXPECT_EQ(UnescapeRawBytes(escaped), raw) << b;
+    // Escaped and then repaired, the bytes read as the repair of the raw bytes.
+    Utf8StreamRepairer r;
+    EXPECT_EQ(r.Feed(UnescapeRawBytes(escaped)) + r.Finish(), RepairUtf8(raw)) << b;
+  }
+}
+
 }  // namespace
-}  // namespace tiermesh::worker
+}  // namespace tiermesh::text
