@@ -316,7 +316,6 @@ FakeHttpServer::FakeHttpServer(FakeHttpHandler handler, int listen_fd, int port,
 
 FakeHttpServer::~FakeHttpServer() {
   Stop();
-  close(listen_fd_);
   close(stop_read_);
   close(stop_write_);
 }
@@ -367,6 +366,8 @@ void FakeHttpServer::Stop() {
   while (write(stop_write_, &byte, 1) < 0 && errno == EINTR) {
   }
   if (accept_thread_.joinable()) accept_thread_.join();
+  close(listen_fd_);
+  listen_fd_ = -1;
   std::vector<Connection> connections;
   {
     std::unique_lock<std::mutex> lock(mu_);

@@ -159,7 +159,8 @@ class FakeHttpServer {
   int closed_connection_count() const;
   bool WaitForClosedConnections(int count, absl::Duration timeout) const;
 
-  // Stops accepting, wakes waiting responders, joins every thread. Idempotent.
+  // Stops accepting (the listening socket is closed, so new connections are refused rather
+  // than left waiting in the backlog), wakes waiting responders, joins every thread. Idempotent.
   void Stop();
 
  private:
@@ -179,7 +180,7 @@ class FakeHttpServer {
   bool ReadMore(int fd, std::string* buffer) const;
   bool ReadRequest(int fd, std::string* buffer, FakeHttpRequest* request);
 
-  const int listen_fd_;
+  int listen_fd_;  // -1 once Stop() closed it (written only after the accept thread ended)
   const int port_;
   const int stop_read_;
   const int stop_write_;

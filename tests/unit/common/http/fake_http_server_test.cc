@@ -211,6 +211,23 @@ TEST(FakeHttpServerTest, StopDoesNotHangOnStalledHandlers) {
   EXPECT_TRUE(a.SeesClose());
 }
 
+TEST(FakeHttpServerTest, StopRefusesNewConnections) {
+  ASSERT_OK_AND_ASSIGN(auto server,
+                       FakeHttpServer::Start([](const FakeHttpRequest&, FakeHttpResponder& r) {
+                         r.Respond(200, "ok");
+                       }));
+  const int port = server->port();
+  {
+    RawClient before(port);
+    EXPECT_TRUE(before.connected());
+  }
+  server->Stop();
+  // Refused at once; a listening socket left open would accept into its backlog and hang.
+  RawClient after(port);
+  EXPECT_FALSE(after.connected());
+  server->Stop();  // idempotent
+}
+
 TEST(FakeHttpServerTest, SetHandlerAppliesToLaterRequests) {
   ASSERT_OK_AND_ASSIGN(auto server, FakeHttpServer::Start(nullptr));
   server->SetHandler([](const FakeHttpRequest&, FakeHttpResponder& r) { r.Respond(202, "new"); });
