@@ -152,13 +152,11 @@ absl::Status StreamParser::MarkComplete(StreamUpdate* out) {
   return absl::OkStatus();
 }
 
-void StreamParser::SetProviderUsage(absl::optional<int64_t> prompt,
-                                    absl::optional<int64_t> completion,
-                                    absl::optional<int64_t> cached, StreamUpdate* out) {
-  if (prompt) provider_prompt_ = prompt;
-  if (completion) provider_completion_ = completion;
-  if (cached) provider_cached_ = cached;
-  if (prompt || completion || cached) out->usage_updated = true;
+void StreamParser::SetProviderUsage(const ReportedUsage& usage, StreamUpdate* out) {
+  if (usage.prompt) provider_prompt_ = usage.prompt;
+  if (usage.completion) provider_completion_ = usage.completion;
+  if (usage.cached) provider_cached_ = usage.cached;
+  if (usage.prompt || usage.completion || usage.cached) out->usage_updated = true;
 }
 
 // ---------------------------------------------------------------------------

@@ -69,6 +69,13 @@ struct StreamUpdate {
 
 // Incremental parser of one provider stream. Errors are sticky: after a
 // non-OK result every later call returns the same status. Not thread-safe.
+// Token counts as a provider reported them; each stays unset when the provider did not say.
+struct ReportedUsage {
+  absl::optional<int64_t> prompt;
+  absl::optional<int64_t> completion;
+  absl::optional<int64_t> cached;
+};
+
 class StreamParser {
  public:
   StreamParser(std::string provider, ParseContext context)
@@ -122,8 +129,7 @@ class StreamParser {
   // finish, is an error; see internal::CheckFinish).
   [[nodiscard]] absl::Status MarkComplete(StreamUpdate* out);
   // Provider counts; unset ones stay unknown.
-  void SetProviderUsage(absl::optional<int64_t> prompt, absl::optional<int64_t> completion,
-                        absl::optional<int64_t> cached, StreamUpdate* out);
+  void SetProviderUsage(const ReportedUsage& usage, StreamUpdate* out);
   bool any_output() const { return output_bytes_ > 0; }
   const ParseContext& context() const { return context_; }
   const std::string& provider() const { return provider_; }

@@ -74,14 +74,28 @@ int64_t OutputBytes(const tiermesh::v1::ChatMessage& message) {
   return bytes;
 }
 
-void FillUnaryUsage(absl::optional<int64_t> prompt, absl::optional<int64_t> completion,
-                    absl::optional<int64_t> cached, const ParseContext& context,
+void FillUnaryUsage(const ReportedUsage& usage, const ParseContext& context,
                     tiermesh::v1::GenerateResponse* response) {
-  const bool estimated = !prompt || !completion;
-  const int64_t p = prompt.value_or(context.estimated_prompt_tokens);
-  const int64_t c = completion.value_or(EstimateTokensFromBytes(OutputBytes(response->message())));
-  const int64_t k = std::min(cached.value_or(0), p);
+  const bool estimated = !usage.prompt || !usage.completion;
+  const int64_t p = usage.prompt.value_or(context.estimated_prompt_tokens);
+  const int64_t c =
+      usage.completion.value_or(EstimateTokensFromBytes(OutputBytes(response->message())));
+  const int64_t k = std::min(usage.cached.value_or(0), p);
   *response->mutable_usage() = MakeUsage(p, c, k, estimated);
+}
+
+ReportedUsage ReadUsageField(const Json& parent, absl::string_view field, UsageReader read) {
+  const Json* usage = Field(parent, field);
+  if (usage == nullptr || !usage->is_object()) return {};
+  return read(*usage);
+}
+
+absl::Status FinishUnaryResponse(absl::string_view provider, const ReportedUsage& usage,
+                                 absl::string_view reason, const ParseContext& context,
+                                 tiermesh::v1::GenerateResponse* response) {
+  FillUnaryUsage(usage, context, response);
+  return CheckFinish(provider, response->finish_reason(), OutputBytes(response->message()) > 0,
+                     reason);
 }
 
 int64_t EffectiveMaxTokens(const tiermesh::v1::GenerateRequest& request, const ModelConfig& model,

@@ -46,9 +46,23 @@ absl::Status MalformedError(absl::string_view provider, absl::string_view what);
 
 // Fills usage for a unary answer: provider counts when present, else
 // estimates (prompt from `context`, completion from the output size).
-void FillUnaryUsage(absl::optional<int64_t> prompt, absl::optional<int64_t> completion,
-                    absl::optional<int64_t> cached, const ParseContext& context,
+void FillUnaryUsage(const ReportedUsage& usage, const ParseContext& context,
                     tiermesh::v1::GenerateResponse* response);
+
+// One provider's reading of its usage object.
+using UsageReader = ReportedUsage (*)(const Json& usage);
+
+// `read` applied to parent[field] when that is an object; no counts otherwise.
+ReportedUsage ReadUsageField(const Json& parent, absl::string_view field, UsageReader read);
+
+// The end of every adapter's unary parse, once message, finish reason and
+// model are set: FillUnaryUsage, then CheckFinish with the provider's raw
+// finish `reason`.
+[[nodiscard]] absl::Status FinishUnaryResponse(absl::string_view provider,
+                                               const ReportedUsage& usage,
+                                               absl::string_view reason,
+                                               const ParseContext& context,
+                                               tiermesh::v1::GenerateResponse* response);
 
 // Bytes of output in a response message (text + tool names + arguments).
 int64_t OutputBytes(const tiermesh::v1::ChatMessage& message);

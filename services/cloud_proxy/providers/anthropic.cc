@@ -22,14 +22,15 @@ using tiermesh::v1::ToolChoice;
 
 // Anthropic reports fresh input, cache reads and cache writes apart; the
 // tiermesh prompt count is their sum.
-void ReadUsage(const Json& usage, absl::optional<int64_t>* prompt,
-               absl::optional<int64_t>* completion, absl::optional<int64_t>* cached) {
+ReportedUsage ReadUsage(const Json& usage) {
+  ReportedUsage out;
   absl::optional<int64_t> input = IntField(usage, "input_tokens");
   absl::optional<int64_t> read = IntField(usage, "cache_read_input_tokens");
   absl::optional<int64_t> write = IntField(usage, "cache_creation_input_tokens");
-  if (input) *prompt = *input + read.value_or(0) + write.value_or(0);
-  if (read) *cached = *read;
-  *completion = IntField(usage, "output_tokens");
+  if (input) out.prompt = *input + read.value_or(0) + write.value_or(0);
+  if (read) out.cached = *read;
+  out.completion = IntField(usage, "output_tokens");
+  return out;
 }
 
 class AnthropicStreamParser final : public StreamParser {
@@ -56,11 +57,7 @@ class AnthropicStreamParser final : public StreamParser {
         return internal::MalformedError(provider(), "message_start without message");
       }
       if (std::string model = StringOr(*message, "model"); !model.empty()) SetModel(model);
-      if (const Json* usage = Field(*message, "usage"); usage && usage->is_object()) {
-        absl::optional<int64_t> prompt, completion, cached;
-        ReadUsage(*usage, &prompt, &completion, &cached);
-        SetProviderUsage(prompt, completion, cached, out);
-      }
+      SetProviderUsage(internal::ReadUsageField(*message, "usage", ReadUsage), out);
       return absl::OkStatus();
     }
     if (type == "content_block_start") return BlockStart(data, out);
@@ -79,11 +76,7 @@ class AnthropicStreamParser final : public StreamParser {
           SetFinishReason(AnthropicFinishReason(text), text, out);
         }
       }
-      if (const Json* usage = Field(data, "usage"); usage && usage->is_object()) {
-        absl::optional<int64_t> prompt, completion, cached;
-        ReadUsage(*usage, &prompt, &completion, &cached);
-        SetProviderUsage(prompt, completion, cached, out);
-      }
+      SetProviderUsage(internal::ReadUsageField(data, "usage", ReadUsage), out);
       return absl::OkStatus();
     }
     if (type == "message_stop") return MarkComplete(out);
@@ -337,13 +330,8 @@ class AnthropicAdapter final : public ProviderAdapter {
     const std::string reason = StringOr(root, "stop_reason");
     out.set_finish_reason(AnthropicFinishReason(reason));
     out.set_model(StringOr(root, "model"));
-    absl::optional<int64_t> prompt, completion, cached;
-    if (const Json* usage = Field(root, "usage"); usage != nullptr && usage->is_object()) {
-      ReadUsage(*usage, &prompt, &completion, &cached);
-    }
-    internal::FillUnaryUsage(prompt, completion, cached, context, &out);
-    TIERMESH_RETURN_IF_ERROR(internal::CheckFinish(config_.name, out.finish_reason(),
-                                                   internal::OutputBytes(*msg) > 0, reason));
+    TIERMESH_RETURN_IF_ERROR(internal::FinishUnaryResponse(
+        config_.name, internal::ReadUsageField(root, "usage", ReadUsage), reason, context, &out));
     return out;
   }
 

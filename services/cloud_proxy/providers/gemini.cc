@@ -20,16 +20,17 @@ using tiermesh::v1::GenerateRequest;
 using tiermesh::v1::GenerateResponse;
 using tiermesh::v1::ToolChoice;
 
-void ReadUsage(const Json& usage, absl::optional<int64_t>* prompt,
-               absl::optional<int64_t>* completion, absl::optional<int64_t>* cached) {
+ReportedUsage ReadUsage(const Json& usage) {
+  ReportedUsage out;
   absl::optional<int64_t> p = IntField(usage, "promptTokenCount");
   absl::optional<int64_t> tool = IntField(usage, "toolUsePromptTokenCount");
   absl::optional<int64_t> c = IntField(usage, "candidatesTokenCount");
   absl::optional<int64_t> thoughts = IntField(usage, "thoughtsTokenCount");
-  if (p) *prompt = *p + tool.value_or(0);
+  if (p) out.prompt = *p + tool.value_or(0);
   // A chunk before any output may omit candidatesTokenCount (0 so far).
-  if (c || thoughts || p) *completion = c.value_or(0) + thoughts.value_or(0);
-  *cached = IntField(usage, "cachedContentTokenCount");
+  if (c || thoughts || p) out.completion = c.value_or(0) + thoughts.value_or(0);
+  out.cached = IntField(usage, "cachedContentTokenCount");
+  return out;
 }
 
 std::string CallId(const Json& call, int ordinal) {
@@ -67,11 +68,7 @@ class GeminiStreamParser final : public StreamParser {
                               ParseProviderError(event.data), {}, context().now);
     }
     if (std::string model = StringOr(chunk, "modelVersion"); !model.empty()) SetModel(model);
-    if (const Json* usage = Field(chunk, "usageMetadata"); usage && usage->is_object()) {
-      absl::optional<int64_t> prompt, completion, cached;
-      ReadUsage(*usage, &prompt, &completion, &cached);
-      SetProviderUsage(prompt, completion, cached, out);
-    }
+    SetProviderUsage(internal::ReadUsageField(chunk, "usageMetadata", ReadUsage), out);
     const Json* candidates = Field(chunk, "candidates");
     if (candidates == nullptr || !candidates->is_array() || candidates->empty()) {
       return BlockedPrompt(provider(), chunk);
@@ -307,13 +304,8 @@ class GeminiAdapter final : public ProviderAdapter {
     const std::string reason = StringOr(candidate, "finishReason");
     out.set_finish_reason(GeminiFinishReason(reason, msg->tool_calls_size() > 0));
     out.set_model(StringOr(root, "modelVersion"));
-    absl::optional<int64_t> prompt, completion, cached;
-    if (const Json* usage = Field(root, "usageMetadata"); usage != nullptr && usage->is_object()) {
-      ReadUsage(*usage, &prompt, &completion, &cached);
-    }
-    internal::FillUnaryUsage(prompt, completion, cached, context, &out);
-    TIERMESH_RETURN_IF_ERROR(internal::CheckFinish(config_.name, out.finish_reason(),
-                                                   internal::OutputBytes(*msg) > 0, reason));
+    TIERMESH_RETURN_IF_ERROR(internal::FinishUnaryResponse(
+        config_.name, internal::ReadUsageField(root, "usageMetadata", ReadUsage), reason, context, &out));
     return out;
   }
 

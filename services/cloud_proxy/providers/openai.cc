@@ -36,13 +36,14 @@ std::string ArgumentsText(const Json& function) {
   return DumpJson(*args);
 }
 
-void ReadUsage(const Json& usage, absl::optional<int64_t>* prompt,
-               absl::optional<int64_t>* completion, absl::optional<int64_t>* cached) {
-  *prompt = IntField(usage, "prompt_tokens");
-  *completion = IntField(usage, "completion_tokens");
+ReportedUsage ReadUsage(const Json& usage) {
+  ReportedUsage out;
+  out.prompt = IntField(usage, "prompt_tokens");
+  out.completion = IntField(usage, "completion_tokens");
   if (const Json* details = Field(usage, "prompt_tokens_details")) {
-    *cached = IntField(*details, "cached_tokens");
+    out.cached = IntField(*details, "cached_tokens");
   }
+  return out;
 }
 
 class OpenAiStreamParser final : public StreamParser {
@@ -69,11 +70,7 @@ class OpenAiStreamParser final : public StreamParser {
         TIERMESH_RETURN_IF_ERROR(HandleChoice(choice, out));
       }
     }
-    if (const Json* usage = Field(chunk, "usage"); usage != nullptr && usage->is_object()) {
-      absl::optional<int64_t> prompt, completion, cached;
-      ReadUsage(*usage, &prompt, &completion, &cached);
-      SetProviderUsage(prompt, completion, cached, out);
-    }
+    SetProviderUsage(internal::ReadUsageField(chunk, "usage", ReadUsage), out);
     return absl::OkStatus();
   }
 
@@ -280,13 +277,8 @@ class OpenAiAdapter final : public ProviderAdapter {
     const std::string reason = StringOr(choice, "finish_reason");
     out.set_finish_reason(OpenAiFinishReason(reason));
     out.set_model(StringOr(root, "model"));
-    absl::optional<int64_t> prompt, completion, cached;
-    if (const Json* usage = Field(root, "usage"); usage != nullptr && usage->is_object()) {
-      ReadUsage(*usage, &prompt, &completion, &cached);
-    }
-    internal::FillUnaryUsage(prompt, completion, cached, context, &out);
-    TIERMESH_RETURN_IF_ERROR(internal::CheckFinish(config_.name, out.finish_reason(),
-                                                   internal::OutputBytes(*msg) > 0, reason));
+    TIERMESH_RETURN_IF_ERROR(internal::FinishUnaryResponse(
+        config_.name, internal::ReadUsageField(root, "usage", ReadUsage), reason, context, &out));
     return out;
   }
 
