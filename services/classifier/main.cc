@@ -103,14 +103,9 @@ int Run(int argc, char** argv) {
       classifier::ClassifierServiceImpl::Create(classifier, &(*metrics)->registry(), spans);
   if (!service.ok()) server::Fatal(kService, service.status().message());
 
-  server::ServerOptions server_options;
-  server_options.service_name = kService;
-  server_options.grpc_address = flags.grpc_address.empty() ? "0.0.0.0:50051" : flags.grpc_address;
-  server_options.drain_timeout = flags.drain_timeout.value_or(absl::Seconds(10));
+  server::ServerOptions server_options = server::ServiceServerOptions(
+      flags, kService, "0.0.0.0:50051", absl::Seconds(10), logger, (*metrics)->port());
   server_options.health_service_names = {std::string(v1::ClassifierService::service_full_name())};
-  server_options.logger = logger;
-  server_options.ports_file = flags.ports_file;
-  server_options.metrics_port = (*metrics)->port();
   // Let oversized requests reach the handler, which refuses them with a clear
   // INVALID_ARGUMENT instead of gRPC's RESOURCE_EXHAUSTED.
   const int max_message =

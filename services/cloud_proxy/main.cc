@@ -71,15 +71,10 @@ int Run(int argc, char** argv) {
     logger.Warn("no provider has a key: the cloud-proxy is offline (models unavailable)");
   }
 
-  server::ServerOptions server_options;
-  server_options.service_name = kService;
-  server_options.grpc_address = flags.grpc_address.empty() ? "0.0.0.0:50053" : flags.grpc_address;
   // Long generations need time to finish when draining.
-  server_options.drain_timeout = flags.drain_timeout.value_or(absl::Minutes(2));
+  server::ServerOptions server_options = server::ServiceServerOptions(
+      flags, kService, "0.0.0.0:50053", absl::Minutes(2), logger, (*metrics)->port());
   server_options.health_service_names = {std::string(v1::InferenceService::service_full_name())};
-  server_options.logger = logger;
-  server_options.ports_file = flags.ports_file;
-  server_options.metrics_port = (*metrics)->port();
   server::ServerComponents parts;
   parts.services = {service->get()};
   parts.metrics_registry = (*metrics)->shared_registry();

@@ -139,15 +139,10 @@ int Run(int argc, char** argv) {
       watch);
   if (!policy_watcher.ok()) server::Fatal(kService, policy_watcher.status().message());
 
-  server::ServerOptions server_options;
-  server_options.service_name = kService;
-  server_options.grpc_address = flags.grpc_address.empty() ? "0.0.0.0:50050" : flags.grpc_address;
   // Requests include whole generations: give them time to finish.
-  server_options.drain_timeout = flags.drain_timeout.value_or(absl::Minutes(2));
+  server::ServerOptions server_options = server::ServiceServerOptions(
+      flags, kService, "0.0.0.0:50050", absl::Minutes(2), logger, (*metrics_server)->port());
   server_options.health_service_names = {std::string(v1::RouterService::service_full_name())};
-  server_options.logger = logger;
-  server_options.ports_file = flags.ports_file;
-  server_options.metrics_port = (*metrics_server)->port();
   server::ServerComponents parts;
   parts.services = {&service};
   parts.metrics_registry = (*metrics_server)->shared_registry();

@@ -88,16 +88,11 @@ int Run(int argc, char** argv) {
   WorkerInferenceService inference(manager->get(), metrics->get(), service_options);
   WorkerModelService models(manager->get());
 
-  server::ServerOptions server_options;
-  server_options.service_name = kService;
-  server_options.grpc_address = flags.grpc_address.empty() ? "0.0.0.0:50052" : flags.grpc_address;
-  server_options.drain_timeout = flags.drain_timeout.value_or(absl::Minutes(2));
+  server::ServerOptions server_options = server::ServiceServerOptions(
+      flags, kService, "0.0.0.0:50052", absl::Minutes(2), logger, (*metrics_server)->port());
   server_options.health_service_names = {
       std::string(v1::InferenceService::service_full_name()),
       std::string(v1::ModelService::service_full_name())};
-  server_options.logger = logger;
-  server_options.ports_file = flags.ports_file;
-  server_options.metrics_port = (*metrics_server)->port();
   server::ServerComponents parts;
   parts.services = {&inference, &models};
   parts.metrics_registry = (*metrics_server)->shared_registry();

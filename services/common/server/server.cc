@@ -294,6 +294,21 @@ void RunningServer::Wait() {
   mu_.Await(absl::Condition(&stopped_));
 }
 
+ServerOptions ServiceServerOptions(const CommonFlags& flags, absl::string_view service_name,
+                                   absl::string_view default_address,
+                                   absl::Duration default_drain, const logging::Logger& logger,
+                                   int metrics_port) {
+  ServerOptions options;
+  options.service_name = std::string(service_name);
+  options.grpc_address =
+      flags.grpc_address.empty() ? std::string(default_address) : flags.grpc_address;
+  options.drain_timeout = flags.drain_timeout.value_or(default_drain);
+  options.logger = logger;
+  options.ports_file = flags.ports_file;
+  options.metrics_port = metrics_port;
+  return options;
+}
+
 absl::Status RunServer(const ServerOptions& options, const ServerComponents& components,
                        const LifecycleHooks& hooks, RunEnvironment env) {
   // Handlers go in before the server starts, so an early SIGTERM drains too.

@@ -46,6 +46,7 @@
 #include "prometheus/registry.h"
 
 #include "services/common/logging/logger.h"
+#include "services/common/server/flags.h"
 #include "services/common/server/health_watches.h"
 #include "services/common/server/signal_source.h"
 #include "services/common/server/tracing_interceptor.h"
@@ -98,6 +99,16 @@ struct ServerOptions {
   // use ServerComponents::interceptors.
   std::function<void(grpc::ServerBuilder&)> configure_builder;
 };
+
+// What every service's main sets alike: the name, the logger, --grpc_address
+// (else `default_address`), --drain_timeout (else `default_drain`),
+// --ports_file and the bound /metrics port. Each service then adds its health
+// names and whatever else is its own.
+[[nodiscard]] ServerOptions ServiceServerOptions(const CommonFlags& flags,
+                                                 absl::string_view service_name,
+                                                 absl::string_view default_address,
+                                                 absl::Duration default_drain,
+                                                 const logging::Logger& logger, int metrics_port);
 
 using InterceptorFactoryMaker =
     std::function<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>()>;

@@ -6,6 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "services/common/server/server.h"
 #include "services/common/status/status_matchers.h"
 
 namespace tiermesh::server {
@@ -77,6 +78,35 @@ TEST(FatalLine, IsOneLineWithTheServiceName) {
   EXPECT_EQ(FatalLine("router", "bad config"), "router: error: bad config\n");
   EXPECT_EQ(FatalLine("router", "line one\nline two"), "router: error: line one line two\n");
   EXPECT_EQ(FatalLine("", "x"), "tiermesh: error: x\n");
+}
+
+TEST(ServiceServerOptionsTest, FlagsWinOverTheServiceDefaults) {
+  struct Case {
+    std::string name;
+    CommonFlags flags;
+    std::string want_address;
+    absl::Duration want_drain;
+  };
+  CommonFlags given;
+  given.grpc_address = "127.0.0.1:0";
+  given.drain_timeout = absl::Seconds(3);
+  given.ports_file = "/tmp/ports.json";
+  const std::vector<Case> cases = {
+      {"defaults", CommonFlags{}, "0.0.0.0:50051", absl::Seconds(10)},
+      {"flags", given, "127.0.0.1:0", absl::Seconds(3)},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const ServerOptions options = ServiceServerOptions(
+        c.flags, "classifier", "0.0.0.0:50051", absl::Seconds(10), logging::Logger::Discard(), 9464);
+    EXPECT_EQ(options.service_name, "classifier");
+    EXPECT_EQ(options.grpc_address, c.want_address);
+    EXPECT_EQ(options.drain_timeout, c.want_drain);
+    EXPECT_EQ(options.ports_file, c.flags.ports_file);
+    EXPECT_EQ(options.metrics_port, 9464);
+    EXPECT_TRUE(options.logger.has_value());
+    EXPECT_TRUE(options.health_service_names.empty());  // each service adds its own
+  }
 }
 
 }  // namespace
