@@ -91,6 +91,14 @@ void Repair(absl::string_view s, bool end_of_stream, Invalid invalid, Utf8Repair
       i = j;
       continue;
     }
+    if (invalid == Invalid::kEscapeBytes && b == 0xEF &&
+        (static_cast<unsigned char>(s[i + 1]) & 0xFE) == 0x9E) {
+      // A genuine U+F780..U+F7FF would read back as an escaped byte: escape its own bytes, so
+      // UnescapeRawBytes restores it exactly.
+      bad(i, j - i);
+      i = j;
+      continue;
+    }
     out.append(s.data() + i, j - i);
     i = j;
   }

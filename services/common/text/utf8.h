@@ -65,8 +65,10 @@ class Utf8StreamRepairer {
 // Lets a JSON parser (which rejects invalid UTF-8) read a stream chunk from a non-compliant
 // server that splits a character's bytes across chunks: every byte of an ill-formed sequence
 // becomes the private-use character U+F700+byte (valid UTF-8), and UnescapeRawBytes turns those
-// back into the raw bytes, to be reassembled by a Utf8StreamRepairer. Meant only for chunks that
-// are not valid UTF-8 (IsValidUtf8 false), so a genuine U+F7xx in a valid chunk is never touched.
+// back into the raw bytes, to be reassembled by a Utf8StreamRepairer. A genuine U+F780..U+F7FF
+// in the input is escaped byte by byte too, so UnescapeRawBytes(EscapeInvalidUtf8(x)) == x for
+// every x. Meant only for chunks that are not valid UTF-8 (IsValidUtf8 false): UnescapeRawBytes
+// on text that never went through EscapeInvalidUtf8 would turn its U+F780..U+F7FF into bytes.
 [[nodiscard]] std::string EscapeInvalidUtf8(absl::string_view bytes);
 [[nodiscard]] std::string UnescapeRawBytes(absl::string_view text);
 

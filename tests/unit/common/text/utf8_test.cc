@@ -325,6 +325,20 @@ TEST(EscapeInvalidUtf8Test, RoundTripsRawBytesThroughValidText) {
   EXPECT_EQ(UnescapeRawBytes("h\xC3\xA9llo"), "h\xC3\xA9llo");
 }
 
+// Found by utf8_fuzz: a genuine U+F780 next to an invalid byte used to unescape to the raw
+// byte 0x80.
+TEST(EscapeInvalidUtf8Test, GenuineEscapeCharactersRoundTrip) {
+  for (const std::string& raw : {std::string("\xEF\x9E\x80 \xFF"), std::string("\xC3\xEF\x9F\xBF"),
+                                std::string("a\xEF\x9E\x80z")}) {
+    const std::string escaped = EscapeInvalidUtf8(raw);
+    EXPECT_TRUE(IsValidUtf8(escaped));
+    EXPECT_EQ(UnescapeRawBytes(escaped), raw);
+  }
+  // The fuzzer's input, as found.
+  const std::string found = "a\x80z\xC0\xAF\xED\xA0\x02\xEF\xBF\xBD\xEF\x9E\x80\x82";
+  EXPECT_EQ(UnescapeRawBytes(EscapeInvalidUtf8(found)), found);
+}
+
 TEST(EscapeInvalidUtf8Test, EveryNonAsciiByteAloneRoundTrips) {
   for (int b = 0x80; b <= 0xFF; ++b) {
     const std::string raw = absl::StrCat("<", std::string(1, static_cast<char>(b)), ">");
