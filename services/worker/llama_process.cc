@@ -145,7 +145,10 @@ absl::StatusOr<std::unique_ptr<LlamaProcess>> LlamaProcess::Start(
   while (true) {
     {
       absl::MutexLock lock(&process->mu_);
-      auto ready = [p = process.get()]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
+      // Named outside the lambda: clang resolves the annotation's argument in the enclosing
+      // scope, where an init-capture is not visible.
+      LlamaProcess* const p = process.get();
+      auto ready = [p]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
         return p->listening_port_ != 0 || p->output_closed_;
       };
       process->mu_.AwaitWithDeadline(absl::Condition(&ready),
