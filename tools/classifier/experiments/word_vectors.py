@@ -12,7 +12,8 @@ A stand-in for the C++ model (logistic regression on TF-IDF word 1-2-grams and c
 of the last user message, plus a tools-offered flag) is compared with the same model plus
   mean:        the SIF-weighted mean word vector (weight r/(r+100) for frequency rank r), L2-normed;
   clusters-K:  each word's k-means cluster (K clusters over the 50,000 most frequent words) as an
-               extra token stream (unigrams and bigrams of cluster ids).
+               extra token stream (unigrams and bigrams of cluster ids);
+  lead:        no vectors: the prompt's first word and first two words as extra features.
 Scored on development data only: leave-one-source-out over task_train.jsonl (accuracy on each
 unseen source) and on --dev. task_eval.jsonl (the out-of-source evaluation) is never read.
 Prints one JSON line per variant.
@@ -30,6 +31,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 LABELS = ["chat", "tool", "code", "math", "reasoning"]
 TOKEN = re.compile(r"[a-z]+|[0-9]+|[^\sa-z0-9]")
+WORD = re.compile(r"[^\W_]+")
 
 
 def last_user_text(row):
@@ -99,6 +101,15 @@ def run(train, test, variant, vectors, clusters):
     vectorizers = [(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), texts_train, texts_test),
                    (TfidfVectorizer(analyzer="char_wb", ngram_range=(4, 4), sublinear_tf=True),
                     texts_train, texts_test)]
+    if variant == "lead":
+        def lead(text):
+            words = WORD.findall(text.lower())[:2]
+            tokens = ["LEAD1_" + words[0]] if words else []
+            if len(words) == 2:
+                tokens.append("LEAD2_" + "_".join(words))
+            return " ".join(tokens)
+        vectorizers.append((TfidfVectorizer(token_pattern=r"\S+", lowercase=False),
+                            [lead(t) for t in texts_train], [lead(t) for t in texts_test]))
     if variant.startswith("clusters"):
         vectorizers.append((TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True,
                                             token_pattern=r"\S+"),
@@ -121,7 +132,7 @@ def main():
     train = load(f"{args.data}/task_train.jsonl")
     dev = load(args.dev)
     top = vectors.matrix[:50000] / np.linalg.norm(vectors.matrix[:50000], axis=1, keepdims=True)
-    variants = {"baseline": None, "mean": None}
+    variants = {"baseline": None, "mean": None, "lead": None}
     for k in (500, 2000):
         variants[f"clusters-{k}"] = MiniBatchKMeans(n_clusters=k, random_state=0, batch_size=4096,
                                                     n_init=3).fit(top).labels_
