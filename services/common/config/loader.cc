@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "yaml-cpp/depthguard.h"
 
 #include "services/common/config/schema.h"
 
@@ -117,6 +118,13 @@ absl::StatusOr<YAML::Node> ParseYaml(absl::string_view text, absl::string_view s
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(std::string(text));
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own message for this is "bad file".
+    std::string where;
+    if (!e.mark.is_null())
+      where = absl::StrCat("line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ");
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ": ", where, "nested more than ", e.depth() - 1, " levels deep"));
   } catch (const YAML::Exception& e) {
     return internal::FromYamlException(e, source_name);
   }

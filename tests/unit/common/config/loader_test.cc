@@ -111,6 +111,13 @@ TEST(ParseYaml, MalformedYamlHasLineAndColumn) {
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.error)))
         << c.text;
   }
+  // yaml-cpp stops deep nesting (a stack overflow otherwise) with the message "bad file".
+  for (const std::string& deep :
+       {std::string(5000, '[') + std::string(5000, ']'), std::string(5000, '{')}) {
+    EXPECT_THAT(ParseYaml(deep, "cfg.yaml"),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("levels deep")))
+        << deep.substr(0, 20);
+  }
   ASSERT_OK_AND_ASSIGN(const YAML::Node empty, ParseYaml("", "cfg.yaml"));
   EXPECT_TRUE(empty.IsNull());
   ASSERT_OK_AND_ASSIGN(const YAML::Node comment, ParseYaml("# only a comment\n", "cfg.yaml"));
