@@ -14,8 +14,8 @@
 #include "absl/strings/str_replace.h"
 
 #include "services/cloud_proxy/json_util.h"
-#include "services/common/text/utf8.h"
 #include "services/common/status/status.h"
+#include "services/common/text/utf8.h"
 
 namespace tiermesh::cloud {
 namespace {

@@ -39,8 +39,8 @@
 
 #include "services/cloud_proxy/config.h"
 #include "services/cloud_proxy/http_types.h"
-#include "services/common/text/utf8.h"
 #include "services/common/http/sse.h"
+#include "services/common/text/utf8.h"
 #include "tiermesh/v1/common.pb.h"
 #include "tiermesh/v1/inference.pb.h"
 

@@ -306,7 +306,8 @@ absl::Status ErrorObjectToStatus(const Json& error, int http_status) {
   if (message.empty()) message = absl::StrCat("HTTP ", code);
   if (message.size() > kMaxErrorMessageBytes) {
     // Cut on a character boundary so the message stays valid UTF-8.
-    message = text::RepairUtf8Chunk({}, message.substr(0, kMaxErrorMessageBytes), false).text + "...";
+    message =
+        text::RepairUtf8Chunk({}, message.substr(0, kMaxErrorMessageBytes), false).text + "...";
   }
   const std::string text = absl::StrCat("llama-server: ", message);
   if (type == "exceed_context_size_error") {

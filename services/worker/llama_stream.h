@@ -32,8 +32,8 @@
 #include "absl/types/optional.h"
 
 #include "services/common/http/sse.h"
-#include "services/worker/llama_api.h"
 #include "services/common/text/utf8.h"
+#include "services/worker/llama_api.h"
 
 namespace tiermesh::worker {
 

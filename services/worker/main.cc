@@ -90,9 +90,8 @@ int Run(int argc, char** argv) {
 
   server::ServerOptions server_options = server::ServiceServerOptions(
       flags, kService, "0.0.0.0:50052", absl::Minutes(2), logger, (*metrics_server)->port());
-  server_options.health_service_names = {
-      std::string(v1::InferenceService::service_full_name()),
-      std::string(v1::ModelService::service_full_name())};
+  server_options.health_service_names = {std::string(v1::InferenceService::service_full_name()),
+                                         std::string(v1::ModelService::service_full_name())};
   server::ServerComponents parts;
   parts.services = {&inference, &models};
   parts.metrics_registry = (*metrics_server)->shared_registry();

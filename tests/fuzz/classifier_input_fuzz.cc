@@ -16,7 +16,6 @@
 #include <utility>
 #include <vector>
 
-
 #include "services/classifier/classifier.h"
 #include "services/classifier/model_store.h"
 #include "services/common/text/utf8.h"

@@ -20,8 +20,8 @@
 #include "absl/strings/string_view.h"
 
 #include "services/cloud_proxy/provider.h"
-#include "services/common/text/utf8.h"
 #include "services/common/http/sse.h"
+#include "services/common/text/utf8.h"
 
 namespace tiermesh::cloud::fuzz {
 

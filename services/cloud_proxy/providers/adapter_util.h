@@ -59,8 +59,7 @@ ReportedUsage ReadUsageField(const Json& parent, absl::string_view field, UsageR
 // model are set: FillUnaryUsage, then CheckFinish with the provider's raw
 // finish `reason`.
 [[nodiscard]] absl::Status FinishUnaryResponse(absl::string_view provider,
-                                               const ReportedUsage& usage,
-                                               absl::string_view reason,
+                                               const ReportedUsage& usage, absl::string_view reason,
                                                const ParseContext& context,
                                                tiermesh::v1::GenerateResponse* response);
 

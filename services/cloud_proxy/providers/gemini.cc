@@ -305,7 +305,8 @@ class GeminiAdapter final : public ProviderAdapter {
     out.set_finish_reason(GeminiFinishReason(reason, msg->tool_calls_size() > 0));
     out.set_model(StringOr(root, "modelVersion"));
     TIERMESH_RETURN_IF_ERROR(internal::FinishUnaryResponse(
-        config_.name, internal::ReadUsageField(root, "usageMetadata", ReadUsage), reason, context, &out));
+        config_.name, internal::ReadUsageField(root, "usageMetadata", ReadUsage), reason, context,
+        &out));
     return out;
   }
 

@@ -295,9 +295,8 @@ void RunningServer::Wait() {
 }
 
 ServerOptions ServiceServerOptions(const CommonFlags& flags, absl::string_view service_name,
-                                   absl::string_view default_address,
-                                   absl::Duration default_drain, const logging::Logger& logger,
-                                   int metrics_port) {
+                                   absl::string_view default_address, absl::Duration default_drain,
+                                   const logging::Logger& logger, int metrics_port) {
   ServerOptions options;
   options.service_name = std::string(service_name);
   options.grpc_address =

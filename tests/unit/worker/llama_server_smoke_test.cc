@@ -17,11 +17,11 @@
 #include "services/common/http/http_client.h"
 #include "services/common/http/sse.h"
 #include "services/common/status/status_matchers.h"
+#include "services/common/text/utf8.h"
 #include "services/worker/llama_api.h"
 #include "services/worker/llama_client.h"
 #include "services/worker/llama_load.h"
 #include "services/worker/llama_stream.h"
-#include "services/common/text/utf8.h"
 #include "tests/unit/worker/llama_server_harness.h"
 
 namespace tiermesh::worker {

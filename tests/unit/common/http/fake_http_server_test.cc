@@ -212,10 +212,9 @@ TEST(FakeHttpServerTest, StopDoesNotHangOnStalledHandlers) {
 }
 
 TEST(FakeHttpServerTest, StopRefusesNewConnections) {
-  ASSERT_OK_AND_ASSIGN(auto server,
-                       FakeHttpServer::Start([](const FakeHttpRequest&, FakeHttpResponder& r) {
-                         r.Respond(200, "ok");
-                       }));
+  ASSERT_OK_AND_ASSIGN(
+      auto server, FakeHttpServer::Start(
+                       [](const FakeHttpRequest&, FakeHttpResponder& r) { r.Respond(200, "ok"); }));
   const int port = server->port();
   {
     RawClient before(port);

@@ -97,8 +97,9 @@ TEST(ServiceServerOptionsTest, FlagsWinOverTheServiceDefaults) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    const ServerOptions options = ServiceServerOptions(
-        c.flags, "classifier", "0.0.0.0:50051", absl::Seconds(10), logging::Logger::Discard(), 9464);
+    const ServerOptions options =
+        ServiceServerOptions(c.flags, "classifier", "0.0.0.0:50051", absl::Seconds(10),
+                             logging::Logger::Discard(), 9464);
     EXPECT_EQ(options.service_name, "classifier");
     EXPECT_EQ(options.grpc_address, c.want_address);
     EXPECT_EQ(options.drain_timeout, c.want_drain);

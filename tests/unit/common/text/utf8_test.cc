@@ -329,7 +329,7 @@ TEST(EscapeInvalidUtf8Test, RoundTripsRawBytesThroughValidText) {
 // byte 0x80.
 TEST(EscapeInvalidUtf8Test, GenuineEscapeCharactersRoundTrip) {
   for (const std::string& raw : {std::string("\xEF\x9E\x80 \xFF"), std::string("\xC3\xEF\x9F\xBF"),
-                                std::string("a\xEF\x9E\x80z")}) {
+                                 std::string("a\xEF\x9E\x80z")}) {
     const std::string escaped = EscapeInvalidUtf8(raw);
     EXPECT_TRUE(IsValidUtf8(escaped));
     EXPECT_EQ(UnescapeRawBytes(escaped), raw);
