@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <sstream>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -13,11 +15,50 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "yaml-cpp/depthguard.h"
+#include "yaml-cpp/eventhandler.h"
+#include "yaml-cpp/parser.h"
 
 #include "services/common/config/schema.h"
 
 namespace tiermesh::config {
 namespace {
+
+// Records where each document starts and nothing else.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  std::vector<YAML::Mark> starts;
+};
+
+// yaml-cpp 0.7 never gets past some tokens at the start of a document (a ',' outside a flow
+// collection, e.g. a stray comma at the start of a line): its parser reports a new document at
+// the same position forever, so YAML::LoadAll would allocate until memory runs out. Walks the
+// documents without building them and returns the offset where that happens, or -1.
+// Throws YAML::Exception on a syntax error, like LoadAll.
+int64_t StuckDocumentOffset(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts handler;
+  while (parser.HandleNextDocument(handler)) {
+    const size_t n = handler.starts.size();
+    if (n >= 2 && handler.starts[n - 1].pos == handler.starts[n - 2].pos) {
+      return handler.starts[n - 1].pos;
+    }
+  }
+  return -1;
+}
 
 absl::Status ErrnoError(int error, absl::string_view path, absl::string_view action) {
   return absl::Status(absl::ErrnoToStatusCode(error),
@@ -116,8 +157,19 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
 
 absl::StatusOr<YAML::Node> ParseYaml(absl::string_view text, absl::string_view source_name) {
   std::vector<YAML::Node> documents;
+  const std::string owned(text);
   try {
-    documents = YAML::LoadAll(std::string(text));
+    if (const int64_t stuck = StuckDocumentOffset(owned); stuck >= 0) {
+      const size_t at = static_cast<size_t>(stuck);
+      const size_t line_start = owned.rfind('\n', at == 0 ? 0 : at - 1);
+      const size_t line =
+          1 + static_cast<size_t>(std::count(owned.begin(), owned.begin() + at, '\n'));
+      const size_t column = line_start == std::string::npos || at == 0 ? at + 1 : at - line_start;
+      return absl::InvalidArgumentError(
+          absl::StrCat(source_name, ": line ", line, ", column ", column, ": unexpected '",
+                       absl::string_view(owned).substr(at, 1), "' (not inside a [ ] or { } list)"));
+    }
+    documents = YAML::LoadAll(owned);
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's own message for this is "bad file".
     std::string where;

@@ -105,6 +105,10 @@ TEST(ParseYaml, MalformedYamlHasLineAndColumn) {
        "cfg.yaml: expected one YAML document, found 2 (the second starts at line 3, column 1)"},
       {"- a\nb: 1\n",
        "cfg.yaml: expected one YAML document, found 2 (the second starts at line 2, column 1)"},
+      // yaml-cpp's LoadAll loops forever (allocating) on these; found by config_fuzz.
+      {", a\n", "cfg.yaml: line 1, column 1: unexpected ','"},
+      {"# comment\n, Load with: x\nmode: learned\n", "cfg.yaml: line 2, column 1: unexpected ','"},
+      {"---\n  ,\n", "cfg.yaml: line 2, column 3: unexpected ','"},
   };
   for (const Case& c : cases) {
     EXPECT_THAT(ParseYaml(c.text, "cfg.yaml"),
