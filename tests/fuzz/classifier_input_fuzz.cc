@@ -19,14 +19,7 @@
 #include "services/classifier/classifier.h"
 #include "services/classifier/model_store.h"
 #include "services/common/text/utf8.h"
-
-#define FUZZ_CHECK(cond)                                                                \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                     \
-    }                                                                                   \
-  } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 

@@ -17,14 +17,7 @@
 #include "services/classifier/features.h"
 #include "services/classifier/model.h"
 #include "services/common/crypto/sha256.h"
-
-#define FUZZ_CHECK(cond)                                                                \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                     \
-    }                                                                                   \
-  } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 

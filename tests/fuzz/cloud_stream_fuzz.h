@@ -22,16 +22,9 @@
 #include "services/cloud_proxy/provider.h"
 #include "services/common/http/sse.h"
 #include "services/common/text/utf8.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace tiermesh::cloud::fuzz {
-
-#define CLOUD_FUZZ_CHECK(cond)                                                          \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                     \
-    }                                                                                   \
-  } while (0)
 
 struct Outcome {
   std::string text;
@@ -42,11 +35,11 @@ struct Outcome {
 };
 
 inline void CheckUsage(const tiermesh::v1::Usage& u) {
-  CLOUD_FUZZ_CHECK(u.prompt_tokens() >= 0);
-  CLOUD_FUZZ_CHECK(u.completion_tokens() >= 0);
-  CLOUD_FUZZ_CHECK(u.cached_prompt_tokens() >= 0);
-  CLOUD_FUZZ_CHECK(u.cached_prompt_tokens() <= u.prompt_tokens());
-  CLOUD_FUZZ_CHECK(u.total_tokens() == u.prompt_tokens() + u.completion_tokens());
+  FUZZ_CHECK(u.prompt_tokens() >= 0);
+  FUZZ_CHECK(u.completion_tokens() >= 0);
+  FUZZ_CHECK(u.cached_prompt_tokens() >= 0);
+  FUZZ_CHECK(u.cached_prompt_tokens() <= u.prompt_tokens());
+  FUZZ_CHECK(u.total_tokens() == u.prompt_tokens() + u.completion_tokens());
 }
 
 inline Outcome Run(ProviderKind kind, const std::vector<absl::string_view>& pieces) {
@@ -66,13 +59,13 @@ inline Outcome Run(ProviderKind kind, const std::vector<absl::string_view>& piec
       error = u.status();
       return;
     }
-    CLOUD_FUZZ_CHECK(text::IsValidUtf8(u->delta.content()));
+    FUZZ_CHECK(text::IsValidUtf8(u->delta.content()));
     out.text += u->delta.content();
     for (const auto& d : u->delta.tool_calls()) {
-      CLOUD_FUZZ_CHECK(text::IsValidUtf8(d.id()));
-      CLOUD_FUZZ_CHECK(text::IsValidUtf8(d.name()));
-      CLOUD_FUZZ_CHECK(text::IsValidUtf8(d.arguments_json_delta()));
-      CLOUD_FUZZ_CHECK(d.index() >= 0);
+      FUZZ_CHECK(text::IsValidUtf8(d.id()));
+      FUZZ_CHECK(text::IsValidUtf8(d.name()));
+      FUZZ_CHECK(text::IsValidUtf8(d.arguments_json_delta()));
+      FUZZ_CHECK(d.index() >= 0);
       out.tool_data += std::to_string(d.index()) + d.id() + d.name() + d.arguments_json_delta();
     }
     CheckUsage(parser->usage());
@@ -97,12 +90,12 @@ inline Outcome Run(ProviderKind kind, const std::vector<absl::string_view>& piec
   }
   if (!error.ok()) {
     out.code = error.code();
-    CLOUD_FUZZ_CHECK(parser->failed());
+    FUZZ_CHECK(parser->failed());
     // Sticky: the parser keeps failing the same way.
     absl::StatusOr<StreamUpdate> again = parser->OnEvent(tiermesh::http::SseEvent{});
-    CLOUD_FUZZ_CHECK(!again.ok());
+    FUZZ_CHECK(!again.ok());
   } else if (!decoder_failed) {
-    CLOUD_FUZZ_CHECK(parser->complete());
+    FUZZ_CHECK(parser->complete());
   }
   out.complete = parser->complete();
   out.usage = parser->usage();
@@ -116,10 +109,10 @@ inline int FuzzOne(ProviderKind kind, const uint8_t* data, size_t size) {
   const size_t cut = body.empty() ? 0 : data[0] % (body.size() + 1);
   const Outcome whole = Run(kind, {body});
   const Outcome split = Run(kind, {body.substr(0, cut), body.substr(cut)});
-  CLOUD_FUZZ_CHECK(whole.text == split.text);
-  CLOUD_FUZZ_CHECK(whole.tool_data == split.tool_data);
-  CLOUD_FUZZ_CHECK(whole.code == split.code);
-  CLOUD_FUZZ_CHECK(whole.complete == split.complete);
+  FUZZ_CHECK(whole.text == split.text);
+  FUZZ_CHECK(whole.tool_data == split.tool_data);
+  FUZZ_CHECK(whole.code == split.code);
+  FUZZ_CHECK(whole.complete == split.complete);
   return 0;
 }
 

@@ -18,14 +18,7 @@
 #include "services/common/config/loader.h"
 #include "services/router/policy.h"
 #include "services/worker/config.h"
-
-#define FUZZ_CHECK(cond)                                                                \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                     \
-    }                                                                                   \
-  } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
@@ -48,9 +41,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           config::LoadConfigText(text, "fuzz.yaml", env, tiermesh::router::ParsePolicy).status());
       break;
     case 1:
-      CheckRefusal(config::LoadConfigText(text, "fuzz.yaml", env,
-                                          tiermesh::cloud::ParseCloudConfigNode)
-                       .status());
+      CheckRefusal(
+          config::LoadConfigText(text, "fuzz.yaml", env, tiermesh::cloud::ParseCloudConfigNode)
+              .status());
       break;
     case 2:
       CheckRefusal(

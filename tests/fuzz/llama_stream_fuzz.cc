@@ -15,14 +15,7 @@
 #include "services/common/http/sse.h"
 #include "services/common/text/utf8.h"
 #include "services/worker/llama_stream.h"
-
-#define FUZZ_CHECK(cond)                                                                \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                     \
-    }                                                                                   \
-  } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 

@@ -12,20 +12,13 @@
 #include "absl/strings/string_view.h"
 
 #include "services/common/http/sse.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 using tiermesh::http::SseDecoder;
 using tiermesh::http::SseDecoderOptions;
 using tiermesh::http::SseEvent;
-
-#define FUZZ_CHECK(cond)                                                                \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                     \
-    }                                                                                   \
-  } while (0)
 
 struct Outcome {
   std::vector<SseEvent> events;
