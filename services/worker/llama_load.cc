@@ -12,6 +12,8 @@
 #include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
 
+#include "services/common/text/utf8.h"
+
 namespace tiermesh::worker {
 namespace {
 
@@ -112,7 +114,11 @@ absl::StatusOr<PrometheusSample> ParseSampleLine(absl::string_view line) {
       absl::StrSplit(line.substr(i), absl::ByAnyChar(" \t"), absl::SkipEmpty());
   if (rest.empty() || rest.size() > 2) return absl::InternalError("expected a value");
   absl::optional<double> value = ParseSampleValue(rest[0]);
-  if (!value.has_value()) return absl::InternalError(absl::StrCat("bad value '", rest[0], "'"));
+  if (!value.has_value()) {
+    // Quoted from the scrape: repaired, so the message is valid UTF-8 (logs, gRPC statuses).
+    return absl::InternalError(
+        absl::StrCat("bad value '", text::RepairUtf8(rest[0].substr(0, 64)), "'"));
+  }
   sample.value = *value;
   return sample;
 }

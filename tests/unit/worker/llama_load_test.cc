@@ -139,6 +139,8 @@ TEST(ParsePrometheusTextTest, MalformedLinesNameTheLine) {
       {"m abc\n", "bad value"},          {"m{x=1} 1\n", "expected =\""},
       {"m{x=\"1} 1\n", "unterminated"},  {"m{x=\"1\" y=\"2\"} 1\n", "expected , or }"},
       {"m 1 2 3\n", "expected a value"},
+      // The bad value is quoted as valid UTF-8 (found by llama_response_fuzz).
+      {"m \xFF\xC3\n", "bad value '\xEF\xBF\xBD\xEF\xBF\xBD'"},
   };
   for (const Case& c : cases) {
     EXPECT_THAT(ParsePrometheusText(c.text),
