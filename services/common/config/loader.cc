@@ -4,9 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <unordered_set>
@@ -45,19 +45,19 @@ class DocumentStarts final : public YAML::EventHandler {
 // yaml-cpp 0.7 never gets past some tokens at the start of a document (a ',' outside a flow
 // collection, e.g. a stray comma at the start of a line): its parser reports a new document at
 // the same position forever, so YAML::LoadAll would allocate until memory runs out. Walks the
-// documents without building them and returns the offset where that happens, or -1.
+// documents without building them and returns where that happens, if it does.
 // Throws YAML::Exception on a syntax error, like LoadAll.
-int64_t StuckDocumentOffset(const std::string& text) {
+std::optional<YAML::Mark> StuckDocument(const std::string& text) {
   std::istringstream in(text);
   YAML::Parser parser(in);
   DocumentStarts handler;
   while (parser.HandleNextDocument(handler)) {
     const size_t n = handler.starts.size();
     if (n >= 2 && handler.starts[n - 1].pos == handler.starts[n - 2].pos) {
-      return handler.starts[n - 1].pos;
+      return handler.starts[n - 1];
     }
   }
-  return -1;
+  return std::nullopt;
 }
 
 absl::Status ErrnoError(int error, absl::string_view path, absl::string_view action) {
@@ -159,15 +159,13 @@ absl::StatusOr<YAML::Node> ParseYaml(absl::string_view text, absl::string_view s
   std::vector<YAML::Node> documents;
   const std::string owned(text);
   try {
-    if (const int64_t stuck = StuckDocumentOffset(owned); stuck >= 0) {
-      const size_t at = static_cast<size_t>(stuck);
-      const size_t line_start = owned.rfind('\n', at == 0 ? 0 : at - 1);
-      const size_t line =
-          1 + static_cast<size_t>(std::count(owned.begin(), owned.begin() + at, '\n'));
-      const size_t column = line_start == std::string::npos || at == 0 ? at + 1 : at - line_start;
+    if (const std::optional<YAML::Mark> stuck = StuckDocument(owned); stuck.has_value()) {
+      const char c = owned[static_cast<size_t>(stuck->pos)];
+      const std::string what =
+          c > ' ' && c < 0x7F ? absl::StrCat("'", std::string(1, c), "'") : "content";
       return absl::InvalidArgumentError(
-          absl::StrCat(source_name, ": line ", line, ", column ", column, ": unexpected '",
-                       absl::string_view(owned).substr(at, 1), "' (not inside a [ ] or { } list)"));
+          absl::StrCat(source_name, ": line ", stuck->line + 1, ", column ", stuck->column + 1,
+                       ": unexpected ", what, " (not inside a [ ] or { } list)"));
     }
     documents = YAML::LoadAll(owned);
   } catch (const YAML::DeepRecursion& e) {
