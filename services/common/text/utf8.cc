@@ -25,14 +25,42 @@ LeadInfo Lead(unsigned char b) {
   return {0, 0, 0};
 }
 
+// What starts at s[i], a byte >= 0x80: a well-formed character, a maximal ill-formed subpart
+// (the next byte is looked at again as a possible lead byte), or a well-formed prefix that the end
+// of `s` cut off. `length` bytes in each case.
+struct Sequence {
+  enum Kind { kValid, kInvalid, kIncomplete } kind;
+  size_t length;
+};
+
+Sequence ScanSequence(absl::string_view s, size_t i) {
+  const LeadInfo lead = Lead(static_cast<unsigned char>(s[i]));
+  if (lead.continuation_bytes == 0) return {Sequence::kInvalid, 1};
+  size_t j = i + 1;
+  for (int k = 0; k < lead.continuation_bytes; ++k, ++j) {
+    if (j >= s.size()) return {Sequence::kIncomplete, j - i};
+    const auto c = static_cast<unsigned char>(s[j]);
+    const unsigned char low = k == 0 ? lead.first_low : 0x80;
+    const unsigned char high = k == 0 ? lead.first_high : 0xBF;
+    if (c < low || c > high) return {Sequence::kInvalid, j - i};
+  }
+  return {Sequence::kValid, j - i};
+}
+
+// End of the ASCII run that starts at s[i].
+size_t AsciiRunEnd(absl::string_view s, size_t i) {
+  while (i < s.size() && static_cast<unsigned char>(s[i]) < 0x80) ++i;
+  return i;
+}
+
 // What becomes of a maximal ill-formed subsequence.
 enum class Invalid {
   kReplace,      // one U+FFFD
   kEscapeBytes,  // each byte b as U+F700+b (EscapeInvalidUtf8)
 };
 
-// The one decoder behind every function here: appends the repaired form of `s` to result->text.
-// Unless end_of_stream, an incomplete but so far well-formed tail goes to result->pending.
+// Appends the repaired form of `s` to result->text. Unless end_of_stream, an incomplete but so
+// far well-formed tail goes to result->pending.
 void Repair(absl::string_view s, bool end_of_stream, Invalid invalid, Utf8RepairResult* result) {
   std::string& out = result->text;
   auto bad = [&](size_t from, size_t count) {
@@ -48,59 +76,35 @@ void Repair(absl::string_view s, bool end_of_stream, Invalid invalid, Utf8Repair
       out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
     }
   };
-  const size_t n = s.size();
   size_t i = 0;
-  while (i < n) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    if (b < 0x80) {
+  while (i < s.size()) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
       // ASCII runs are the common case; copy them in one go.
-      size_t j = i + 1;
-      while (j < n && static_cast<unsigned char>(s[j]) < 0x80) ++j;
+      const size_t j = AsciiRunEnd(s, i);
       out.append(s.data() + i, j - i);
       i = j;
       continue;
     }
-    const LeadInfo lead = Lead(b);
-    if (lead.continuation_bytes == 0) {
-      bad(i, 1);
-      ++i;
-      continue;
-    }
-    size_t j = i + 1;
-    bool broken = false;
-    for (int k = 0; k < lead.continuation_bytes; ++k, ++j) {
-      if (j >= n) {
-        if (end_of_stream) {
-          bad(i, n - i);  // the incomplete tail is one maximal subpart
-        } else {
-          result->pending.assign(s.data() + i, n - i);
-        }
-        return;
+    const Sequence seq = ScanSequence(s, i);
+    if (seq.kind == Sequence::kIncomplete) {
+      if (end_of_stream) {
+        bad(i, seq.length);  // the incomplete tail is one maximal subpart
+      } else {
+        result->pending.assign(s.data() + i, seq.length);
       }
-      const auto c = static_cast<unsigned char>(s[j]);
-      const unsigned char low = k == 0 ? lead.first_low : 0x80;
-      const unsigned char high = k == 0 ? lead.first_high : 0xBF;
-      if (c < low || c > high) {
-        broken = true;
-        break;
-      }
+      return;
     }
-    if (broken) {
-      // s[i..j) is the maximal subpart; s[j] is looked at again as a possible lead byte.
-      bad(i, j - i);
-      i = j;
-      continue;
+    // A genuine U+F780..U+F7FF would read back as an escaped byte: escape its own bytes too, so
+    // UnescapeRawBytes restores it exactly.
+    const bool escape_valid = invalid == Invalid::kEscapeBytes &&
+                              static_cast<unsigned char>(s[i]) == 0xEF &&
+                              (static_cast<unsigned char>(s[i + 1]) & 0xFE) == 0x9E;
+    if (seq.kind == Sequence::kInvalid || escape_valid) {
+      bad(i, seq.length);
+    } else {
+      out.append(s.data() + i, seq.length);
     }
-    if (invalid == Invalid::kEscapeBytes && b == 0xEF &&
-        (static_cast<unsigned char>(s[i + 1]) & 0xFE) == 0x9E) {
-      // A genuine U+F780..U+F7FF would read back as an escaped byte: escape its own bytes, so
-      // UnescapeRawBytes restores it exactly.
-      bad(i, j - i);
-      i = j;
-      continue;
-    }
-    out.append(s.data() + i, j - i);
-    i = j;
+    i += seq.length;
   }
 }
 
@@ -127,10 +131,18 @@ std::string RepairUtf8(absl::string_view bytes) {
 }
 
 bool IsValidUtf8(absl::string_view bytes) {
-  Utf8RepairResult r;
-  r.text.reserve(bytes.size());
-  Repair(bytes, /*end_of_stream=*/true, Invalid::kReplace, &r);
-  return r.replacements == 0;
+  // A scan, no copy: called per stream event and per request field.
+  size_t i = 0;
+  while (i < bytes.size()) {
+    if (static_cast<unsigned char>(bytes[i]) < 0x80) {
+      i = AsciiRunEnd(bytes, i);
+      continue;
+    }
+    const Sequence seq = ScanSequence(bytes, i);
+    if (seq.kind != Sequence::kValid) return false;
+    i += seq.length;
+  }
+  return true;
 }
 
 std::string Utf8StreamRepairer::Feed(absl::string_view chunk) {
