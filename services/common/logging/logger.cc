@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 
 #include "services/common/logging/redact.h"
+#include "services/common/text/utf8.h"
 
 namespace tiermesh::logging {
 namespace {
@@ -26,36 +27,6 @@ bool IsReservedKey(absl::string_view key) {
     if (key == reserved) return true;
   }
   return false;
-}
-
-// Length of the valid UTF-8 sequence at s[i], or 0 when it is invalid
-// (overlong forms, surrogates and code points above U+10FFFF are invalid).
-size_t Utf8SequenceLength(absl::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
-  if (c < 0x80) return 1;
-  size_t len = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    if (c == 0xE0) lo = 0xA0;  // overlong
-    if (c == 0xED) hi = 0x9F;  // surrogates
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    if (c == 0xF0) lo = 0x90;  // overlong
-    if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (size_t k = 2; k < len; ++k) {
-    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
-  }
-  return len;
 }
 
 void AppendValue(std::string* out, const FieldValue& value, bool redact_free_text) {
@@ -148,7 +119,7 @@ void AppendJsonString(std::string* out, absl::string_view s) {
   while (i < s.size()) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
-      const size_t len = Utf8SequenceLength(s, i);
+      const size_t len = text::Utf8SequenceLength(s, i);
       if (len == 0) {
         out->append("\xEF\xBF\xBD");  // U+FFFD for each invalid byte
         ++i;

@@ -145,6 +145,12 @@ bool IsValidUtf8(absl::string_view bytes) {
   return true;
 }
 
+size_t Utf8SequenceLength(absl::string_view s, size_t i) {
+  if (static_cast<unsigned char>(s[i]) < 0x80) return 1;
+  const Sequence seq = ScanSequence(s, i);
+  return seq.kind == Sequence::kValid ? seq.length : 0;
+}
+
 std::string Utf8StreamRepairer::Feed(absl::string_view chunk) {
   Utf8RepairResult r = RepairUtf8Chunk(pending_, chunk, /*end_of_stream=*/false);
   pending_ = std::move(r.pending);

@@ -44,6 +44,10 @@ struct Utf8RepairResult {
 // True when `bytes` is well-formed UTF-8 as is (a U+FFFD already in the input is well-formed).
 [[nodiscard]] bool IsValidUtf8(absl::string_view bytes);
 
+// Length of the well-formed character at s[i] (1 for ASCII), or 0 when the bytes there are
+// ill-formed or cut off by the end of `s`. For scanners with their own policy for bad bytes.
+[[nodiscard]] size_t Utf8SequenceLength(absl::string_view s, size_t i);
+
 class Utf8StreamRepairer {
  public:
   // Valid UTF-8 for everything that is decided after `chunk`.
